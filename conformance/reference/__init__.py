@@ -1,0 +1,38 @@
+"""The bundled reference server: `conformance serve`, and the target of a run without `--base-url`."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import uvicorn
+
+from conformance.reference.app import DEFAULT_MODEL, VARIANTS, ServerConfig, create_app
+from conformance.reference.faults import FAULTS
+
+__all__ = ["DEFAULT_MODEL", "FAULTS", "VARIANTS", "ServerConfig", "create_app", "running_server", "serve"]
+
+
+def serve(config: ServerConfig, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Run the reference server in the foreground until interrupted."""
+    uvicorn.run(create_app(config), host=host, port=port, log_level="warning")
+
+
+@contextmanager
+def running_server(config: ServerConfig, host: str = "127.0.0.1") -> Iterator[str]:
+    """Run the reference server on a free port in a background thread; yield its base URL."""
+    server = uvicorn.Server(uvicorn.Config(create_app(config), host=host, port=0, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), name="reference-server", daemon=True)
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError("the reference server did not start")
+        threading.Event().wait(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=5)

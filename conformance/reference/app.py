@@ -1,0 +1,226 @@
+"""The reference server: a Starlette app strict to the captured contract, with switchable faults."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from conformance.reference.faults import FAULTS
+from conformance.reference.model import Choice, Generation, generate
+from conformance.spec import REQUEST_SCHEMA, Contract, load_contract
+
+__all__ = ["DEFAULT_MODEL", "VARIANTS", "ServerConfig", "create_app"]
+
+DEFAULT_MODEL = "conformance-reference"
+VARIANTS = ("lenient", "strict")
+
+
+@dataclass
+class ServerConfig:
+    """How a reference server behaves."""
+
+    api_key: str | None = None
+    profile: str = "atoma"
+    variant: str = "lenient"
+    faults: frozenset[str] = frozenset()
+    models: tuple[str, ...] = (DEFAULT_MODEL,)
+    spec_path: str | None = None
+    contract: Contract | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        unknown = set(self.faults) - set(FAULTS)
+        if unknown:
+            raise ValueError(f"unknown fault(s): {', '.join(sorted(unknown))}")
+        if self.variant not in VARIANTS:
+            raise ValueError(f"unknown variant {self.variant!r} (choose from {', '.join(VARIANTS)})")
+        if self.contract is None:
+            self.contract = load_contract(self.spec_path, self.profile)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.param = status, code, message, param
+
+
+def create_app(config: ServerConfig) -> Starlette:
+    """Build the ASGI app for `config`."""
+    contract = config.contract
+    assert contract is not None
+    request_validator = contract.validator(REQUEST_SCHEMA)
+    faults = config.faults
+
+    def error_response(error: ApiError) -> Response:
+        if error.status == 401 and "auth_flat_error" in faults:
+            return JSONResponse({"message": error.message}, status_code=401)
+        if config.profile == "openai":
+            kind = "invalid_request_error" if error.status < 500 else "server_error"
+            body = {"error": {"message": error.message, "type": kind, "param": error.param, "code": error.code}}
+        else:
+            body = {"error": {"code": error.code, "message": error.message}}
+        return JSONResponse(body, status_code=error.status)
+
+    def authenticate(request: Request) -> None:
+        if not config.api_key or "auth_not_enforced" in faults:
+            return
+        header = request.headers.get("authorization")
+        if header is None or not header.startswith("Bearer "):
+            raise ApiError(401, "AUTH_ERROR", "Authentication failed")
+        if header[len("Bearer ") :] != config.api_key and "auth_any_token" not in faults:
+            raise ApiError(401, "AUTH_ERROR", "Authentication failed")
+
+    def validate(body: Any) -> None:
+        errors = []
+        for error in request_validator.iter_errors(body):
+            path = [str(p) for p in error.absolute_path]
+            if path[:1] == ["temperature"] and error.validator in ("minimum", "maximum"):
+                if "temperature_unchecked" in faults:
+                    continue
+                if "temperature_500" in faults:
+                    raise ApiError(500, "INTERNAL_ERROR", "inference backend error")
+            errors.append((path, error.message))
+        if errors:
+            path, message = min(errors, key=lambda e: len(e[0]))
+            raise ApiError(400, "BAD_REQUEST", f"{'.'.join(path) or 'body'}: {message}"[:500], ".".join(path) or None)
+        if "temperature_exclusive" in faults and isinstance(body.get("temperature"), int | float):
+            low, high = contract.bounds(contract.field_pointer("temperature"))
+            if body["temperature"] in (low, high):
+                raise ApiError(400, "BAD_REQUEST", "temperature: must be strictly inside its range", "temperature")
+        if config.variant == "strict":
+            if not body["messages"]:
+                raise ApiError(400, "BAD_REQUEST", "messages: must not be empty", "messages")
+            for name in ("n", "max_tokens", "max_completion_tokens"):
+                value = body.get(name)
+                if isinstance(value, int) and value < 1:
+                    raise ApiError(400, "BAD_REQUEST", f"{name}: must be at least 1", name)
+        if body["model"] not in config.models:
+            status = 404 if config.profile == "openai" else 400
+            raise ApiError(status, "MODEL_NOT_SUPPORTED", f"Model not supported: {body['model']}", "model")
+
+    async def chat(request: Request) -> Response:
+        try:
+            raw = await request.body()
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                raise ApiError(400, "BAD_REQUEST", "Failed to parse the body as JSON") from None
+            authenticate(request)
+            validate(body)
+            if "chat_500" in faults:
+                raise ApiError(500, "INTERNAL_ERROR", "Internal server error")
+            return respond(body)
+        except ApiError as error:
+            return error_response(error)
+
+    def respond(body: dict[str, Any]) -> Response:
+        limits = [v for v in (body.get("max_completion_tokens"), body.get("max_tokens")) if isinstance(v, int)]
+        generation = generate(body, limit=max(0, min(limits)) if limits else None)
+        completion_id = f"chatcmpl-{abs(hash((time.time_ns(), id(body)))) % 10**12}"
+        created = int(time.time())
+        if body.get("stream"):
+            return StreamingResponse(
+                _stream(body, generation, completion_id, created), media_type="text/event-stream"
+            )
+        payload = {
+            "id": completion_id,
+            "object": "chat.completion",
+            "created": str(created) if "created_string" in faults else created,
+            "model": body["model"],
+            "system_fingerprint": "fp_reference",
+            "choices": [_choice(body, choice) for choice in generation.choices],
+            "usage": _usage(generation),
+        }
+        if "wrong_content_type" in faults:
+            return Response(json.dumps(payload), media_type="text/plain")
+        return JSONResponse(payload)
+
+    async def models(request: Request) -> Response:
+        data = [{"id": m, "object": "model", "created": 0, "owned_by": "conformance"} for m in config.models]
+        return JSONResponse({"object": "list", "data": data})
+
+    return Starlette(
+        routes=[
+            Route("/v1/chat/completions", chat, methods=["POST"]),
+            Route("/v1/models", models, methods=["GET"]),
+        ]
+    )
+
+
+def _usage(generation: Generation) -> dict[str, int]:
+    return {
+        "prompt_tokens": generation.prompt_tokens,
+        "completion_tokens": generation.completion_tokens,
+        "total_tokens": generation.prompt_tokens + generation.completion_tokens,
+    }
+
+
+def _logprobs(body: dict[str, Any], choice: Choice) -> dict[str, Any] | None:
+    if not body.get("logprobs"):
+        return None
+    k = body.get("top_logprobs") or 0
+    content = []
+    for i, token in enumerate(choice.tokens):
+        alternatives = [token] + [f"{token.strip()}{j}" for j in range(1, k)]
+        content.append(
+            {
+                "token": token,
+                "logprob": -0.01 - 0.1 * (i % 5),
+                "bytes": list(token.encode()),
+                "top_logprobs": [
+                    {"token": alt, "logprob": -0.01 - 0.1 * (i % 5) - j, "bytes": list(alt.encode())}
+                    for j, alt in enumerate(alternatives[:k])
+                ],
+            }
+        )
+    return {"content": content}
+
+
+def _tool_calls(choice: Choice) -> list[dict[str, Any]] | None:
+    if choice.tool_call is None:
+        return None
+    call = choice.tool_call
+    return [{"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}]
+
+
+def _choice(body: dict[str, Any], choice: Choice) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": None if choice.tool_call else choice.content}
+    calls = _tool_calls(choice)
+    if calls:
+        message["tool_calls"] = calls
+    return {
+        "index": choice.index,
+        "message": message,
+        "finish_reason": choice.finish_reason,
+        "logprobs": _logprobs(body, choice),
+    }
+
+
+def _stream(body: dict[str, Any], generation: Generation, completion_id: str, created: int) -> Iterator[str]:
+    base = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": body["model"]}
+
+    def event(choices: list[dict[str, Any]], **extra: Any) -> str:
+        return "data: " + json.dumps({**base, "choices": choices, **extra}) + "\n\n"
+
+    for choice in generation.choices:
+        yield event([{"index": choice.index, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])
+        if choice.tool_call is not None:
+            call = choice.tool_call
+            first = {"index": 0, "id": call.id, "type": "function", "function": {"name": call.name, "arguments": ""}}
+            yield event([{"index": choice.index, "delta": {"tool_calls": [first]}, "finish_reason": None}])
+            for piece in call.pieces:
+                delta = {"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}
+                yield event([{"index": choice.index, "delta": delta, "finish_reason": None}])
+        for token in choice.tokens:
+            yield event([{"index": choice.index, "delta": {"content": token}, "finish_reason": None}])
+        yield event([{"index": choice.index, "delta": {}, "finish_reason": choice.finish_reason}])
+    if (body.get("stream_options") or {}).get("include_usage"):
+        yield event([], usage=_usage(generation))
+    yield "data: [DONE]\n\n"

@@ -1,0 +1,215 @@
+"""The captured contract: `openapi.yaml`, its profiles, clauses and validators. No I/O beyond reading the document."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+__all__ = [
+    "PROFILES",
+    "REQUEST_SCHEMA",
+    "Clause",
+    "Contract",
+    "ContractError",
+    "default_spec_path",
+    "load_contract",
+]
+
+PROFILES = ("atoma", "openai")
+OPERATION = "#/paths/~1v1~1chat~1completions/post"
+REQUEST_SCHEMA = "#/components/schemas/ChatCompletionRequest"
+RESPONSE_SCHEMA = "#/components/schemas/ChatCompletionResponse"
+CHUNK_SCHEMA = "#/components/schemas/ChatCompletionChunk"
+ERROR_SCHEMA = "#/components/schemas/ErrorResponse"
+
+
+class ContractError(Exception):
+    """The contract document cannot be read, parsed, or does not have what the suite needs."""
+
+
+def default_spec_path() -> Path:
+    """The packaged copy of `openapi.yaml`."""
+    return Path(str(resources.files("conformance.spec").joinpath("openapi.yaml")))
+
+
+@dataclass(frozen=True)
+class Clause:
+    """A citable part of the contract: a pointer into `openapi.yaml` and where its text comes from."""
+
+    pointer: str
+    document: str
+    quote: str | None = None
+    source_pointer: str | None = None
+    erratum: str | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"openapi.yaml{self.pointer}"
+
+    @property
+    def citation(self) -> str:
+        if self.quote:
+            return f'{self.document}: "{self.quote}"'
+        if self.erratum:
+            return f"{self.document}: {self.erratum} (docs/errata.md)"
+        return f"{self.document}: {self.source_pointer}"
+
+
+def _unescape(token: str) -> str:
+    return token.replace("~1", "/").replace("~0", "~")
+
+
+def _escape(token: str) -> str:
+    return token.replace("~", "~0").replace("/", "~1")
+
+
+def resolve_pointer(document: Any, pointer: str) -> Any:
+    """Resolve a JSON pointer of the form `#/a/b/0` in `document`."""
+    node = document
+    for raw in pointer.lstrip("#").split("/")[1:]:
+        token = _unescape(raw)
+        if isinstance(node, list):
+            node = node[int(token)]
+        elif isinstance(node, dict) and token in node:
+            node = node[token]
+        else:
+            raise KeyError(f"pointer {pointer} does not resolve at {token!r}")
+    return node
+
+
+def apply_profile(document: Any, profile: str) -> Any:
+    """Return a copy of `document` with every `x-profiles.<profile>` overlay merged into its node."""
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, list):
+            return [walk(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        out = {key: walk(value) for key, value in node.items() if key != "x-profiles"}
+        overlay = node.get("x-profiles", {}).get(profile)
+        if overlay:
+            out.update(walk(copy.deepcopy(overlay)))
+        return out
+
+    return walk(document)
+
+
+class Contract:
+    """The effective contract: `openapi.yaml` with one profile applied."""
+
+    def __init__(self, raw: dict[str, Any], profile: str, path: Path) -> None:
+        if profile not in PROFILES:
+            raise ContractError(f"unknown profile {profile!r} (choose from {', '.join(PROFILES)})")
+        self.raw = raw
+        self.profile = profile
+        self.path = path
+        self.document: dict[str, Any] = apply_profile(raw, profile)
+        for pointer in (OPERATION, REQUEST_SCHEMA, RESPONSE_SCHEMA, CHUNK_SCHEMA, ERROR_SCHEMA):
+            try:
+                resolve_pointer(self.document, pointer)
+            except KeyError as exc:
+                raise ContractError(f"{path}: {exc}") from None
+
+    @cached_property
+    def sha256(self) -> str:
+        """sha256 of the effective contract, serialised canonically."""
+        canonical = json.dumps(self.document, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    def node(self, pointer: str) -> Any:
+        return resolve_pointer(self.document, pointer)
+
+    def field_pointer(self, field: str) -> str:
+        """Pointer of a top-level request field's schema, e.g. `temperature`."""
+        return f"{REQUEST_SCHEMA}/properties/{_escape(field)}"
+
+    def field(self, field: str) -> dict[str, Any]:
+        """The schema of a top-level request field."""
+        node = self.node(self.field_pointer(field))
+        assert isinstance(node, dict)
+        return node
+
+    def bounds(self, pointer: str) -> tuple[float | None, float | None]:
+        """(minimum, maximum) of the schema at `pointer`; None where the contract states no bound."""
+        node = self.node(pointer)
+        return node.get("minimum"), node.get("maximum")
+
+    def clause(self, pointer: str) -> Clause:
+        """The clause at `pointer`: its own `x-source`, or that of the nearest ancestor that has one."""
+        parts = pointer.lstrip("#").split("/")[1:]
+        for end in range(len(parts), -1, -1):
+            candidate = "#/" + "/".join(parts[:end]) if end else "#"
+            node = resolve_pointer(self.document, candidate) if end else self.document
+            source = node.get("x-source") if isinstance(node, dict) else None
+            if source:
+                return Clause(
+                    pointer=pointer,
+                    document=source["document"],
+                    quote=source.get("quote"),
+                    source_pointer=source.get("pointer"),
+                    erratum=source.get("erratum"),
+                )
+        raise ContractError(f"no x-source for {pointer}")
+
+    @cached_property
+    def _registry(self) -> Registry[Any]:
+        resource = Resource.from_contents(self.document, default_specification=DRAFT202012)
+        return Registry().with_resource("urn:contract", resource)
+
+    def validator(self, pointer: str) -> Draft202012Validator:
+        """A JSON Schema validator for the schema at `pointer` (refs resolve in the contract)."""
+        return Draft202012Validator({"$ref": f"urn:contract{pointer}"}, registry=self._registry)
+
+    def schema_errors(self, pointer: str, instance: Any, limit: int = 5) -> list[str]:
+        """Human-readable schema violations of `instance`, best match first, at most `limit`."""
+        errors = sorted(self.validator(pointer).iter_errors(instance), key=lambda e: (len(e.path), str(e.path)))
+        out = []
+        for error in errors[:limit]:
+            where = "/".join(str(p) for p in error.absolute_path) or "(root)"
+            out.append(f"{where}: {error.message[:300]}")
+        return out
+
+    @property
+    def request_schema(self) -> str:
+        return REQUEST_SCHEMA
+
+    @property
+    def response_schema(self) -> str:
+        return RESPONSE_SCHEMA
+
+    @property
+    def chunk_schema(self) -> str:
+        return CHUNK_SCHEMA
+
+    @property
+    def error_schema(self) -> str:
+        return ERROR_SCHEMA
+
+    @property
+    def operation_pointer(self) -> str:
+        return OPERATION
+
+
+def load_contract(path: Path | str | None = None, profile: str = "atoma") -> Contract:
+    """Read `openapi.yaml` (the packaged copy by default) and apply `profile`."""
+    spec_path = Path(path) if path else default_spec_path()
+    try:
+        raw = yaml.safe_load(spec_path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ContractError(f"cannot read spec {spec_path}: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise ContractError(f"spec {spec_path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(raw, dict) or "paths" not in raw:
+        raise ContractError(f"spec {spec_path} is not an OpenAPI document")
+    return Contract(raw, profile, spec_path)

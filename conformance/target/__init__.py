@@ -1,0 +1,23 @@
+"""Talking to a target: httpx client, auth, retries, budget, redaction, SSE parsing. Knows nothing of checks."""
+
+from conformance.target.client import (
+    DEFAULT_AUTH,
+    BudgetExhausted,
+    Exchange,
+    SseEvent,
+    TargetClient,
+    Usage,
+    normalise_base_url,
+)
+from conformance.target.redact import Redactor
+
+__all__ = [
+    "DEFAULT_AUTH",
+    "BudgetExhausted",
+    "Exchange",
+    "Redactor",
+    "SseEvent",
+    "TargetClient",
+    "Usage",
+    "normalise_base_url",
+]

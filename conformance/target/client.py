@@ -1,0 +1,258 @@
+"""The HTTP client of a run: one place that sends, retries, counts and redacts."""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import shlex
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from httpx_sse import EventSource, SSEError
+
+from conformance.target.redact import REDACTED, Redactor, strip_credentials
+
+__all__ = [
+    "DEFAULT_AUTH",
+    "BudgetExhausted",
+    "Exchange",
+    "SseEvent",
+    "TargetClient",
+    "Usage",
+    "normalise_base_url",
+]
+
+CHAT_PATH = "/v1/chat/completions"
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+MAX_RETRIES = 2
+MAX_RETRY_WAIT_S = 20.0  # total wait a single request may spend honouring Retry-After
+DEFAULT_AUTH = object()  # sentinel: send `Authorization: Bearer <api key>` when a key is set
+
+
+class BudgetExhausted(Exception):
+    """`--max-requests` is reached; the check that wanted to send is skipped."""
+
+
+def normalise_base_url(url: str) -> str:
+    """Strip whitespace, trailing slashes and one trailing `/v1`."""
+    url = url.strip().rstrip("/")
+    if url.endswith("/v1"):
+        url = url[: -len("/v1")]
+    return url
+
+
+@dataclass
+class SseEvent:
+    """One server-sent event: its data (and name, if any)."""
+
+    data: str
+    event: str = ""
+
+
+@dataclass
+class Usage:
+    """Requests and tokens spent on the target during a run."""
+
+    requests: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def add_usage(self, usage: Any) -> None:
+        if isinstance(usage, dict):
+            for key in ("prompt_tokens", "completion_tokens"):
+                value = usage.get(key)
+                if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+                    setattr(self, key, getattr(self, key) + value)
+
+
+@dataclass
+class Exchange:
+    """One request and what came back, redacted. `error` is set when no HTTP answer was had."""
+
+    method: str
+    url: str
+    request_headers: dict[str, str]
+    request_body: Any
+    raw_request: bool = False
+    status: int | None = None
+    response_headers: dict[str, str] = field(default_factory=dict)
+    text: str = ""
+    error: str | None = None
+    elapsed_s: float = 0.0
+    attempts: int = 0
+
+    @property
+    def content_type(self) -> str:
+        return self.response_headers.get("content-type", "").split(";")[0].strip().lower()
+
+    @property
+    def json(self) -> Any:
+        """The body parsed as JSON, or None when it is not JSON."""
+        try:
+            return json.loads(self.text)
+        except ValueError:
+            return None
+
+    @property
+    def is_json(self) -> bool:
+        try:
+            json.loads(self.text)
+        except ValueError:
+            return False
+        return True
+
+    @property
+    def events(self) -> list[SseEvent]:
+        """The body parsed as a server-sent event stream (comments and keep-alives dropped)."""
+        response = httpx.Response(200, headers={"content-type": "text/event-stream"}, content=self.text.encode())
+        try:
+            return [SseEvent(data=e.data, event=e.event) for e in EventSource(response).iter_sse()]
+        except SSEError:
+            return []
+
+    def curl(self) -> str:
+        """A curl command reproducing the request; the key appears as $CONFORMANCE_API_KEY."""
+        parts = ["curl", "-sS", "-X", self.method, shlex.quote(self.url)]
+        for name, value in self.request_headers.items():
+            if name.lower() in {"content-length", "host", "accept-encoding", "connection", "user-agent"}:
+                continue
+            header = f"{name}: {value}"
+            # double quotes so that the shell expands $CONFORMANCE_API_KEY
+            parts += ["-H", f'"{header}"' if REDACTED in header else shlex.quote(header)]
+        if self.request_body is not None:
+            body = self.request_body if self.raw_request else json.dumps(self.request_body, ensure_ascii=False)
+            parts += ["--data-raw", shlex.quote(str(body))]
+        return " ".join(parts)
+
+    def describe(self, limit: int = 400) -> str:
+        """One line for a message: status and the start of the body, or the transport error."""
+        if self.error:
+            return f"no answer ({self.error})"
+        body = self.text if len(self.text) <= limit else self.text[:limit] + "..."
+        return f"HTTP {self.status} {self.content_type or '(no content-type)'}: {body}"
+
+
+class TargetClient:
+    """Sends chat-completions requests to one target, within a request budget, with retries."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None,
+        *,
+        timeout: float = 30.0,
+        max_requests: int | None = None,
+        max_retry_wait: float = MAX_RETRY_WAIT_S,
+    ) -> None:
+        self.base_url = normalise_base_url(base_url)
+        self.public_base_url = strip_credentials(self.base_url)
+        self.api_key = api_key or None
+        self.redactor = Redactor(self.api_key)
+        self.max_requests = max_requests
+        self.max_retry_wait = max_retry_wait
+        self.usage = Usage()
+        self._lock = threading.Lock()
+        self._http = httpx.Client(timeout=timeout, follow_redirects=False)
+
+    def close(self) -> None:
+        self._http.close()
+
+    @property
+    def remaining(self) -> int | None:
+        if self.max_requests is None:
+            return None
+        return max(0, self.max_requests - self.usage.requests)
+
+    def _take_budget(self) -> None:
+        with self._lock:
+            if self.max_requests is not None and self.usage.requests >= self.max_requests:
+                raise BudgetExhausted(f"--max-requests {self.max_requests} reached")
+            self.usage.requests += 1
+
+    def chat(
+        self,
+        body: Any,
+        *,
+        authorization: Any = DEFAULT_AUTH,
+        raw: bool = False,
+        retry: bool = True,
+    ) -> Exchange:
+        """POST `body` (JSON, or a raw string with `raw=True`) to the chat-completions path.
+
+        `authorization`: DEFAULT_AUTH sends the run's key; None sends no header; a string is sent as is.
+        """
+        headers = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
+        if authorization is DEFAULT_AUTH:
+            if self.api_key:
+                headers["authorization"] = f"Bearer {self.api_key}"
+        elif authorization is not None:
+            headers["authorization"] = str(authorization)
+        content = body.encode() if raw else json.dumps(body).encode()
+        url = self.base_url + CHAT_PATH
+        exchange = Exchange(
+            method="POST",
+            url=strip_credentials(url),
+            request_headers={k: self.redactor.text(v) for k, v in headers.items()},
+            request_body=self.redactor.value(body),
+            raw_request=raw,
+        )
+        waited = 0.0
+        started = time.monotonic()
+        while True:
+            self._take_budget()
+            exchange.attempts += 1
+            try:
+                response = self._http.post(url, content=content, headers=headers)
+            except httpx.TimeoutException:
+                exchange.error = f"timeout after {self._http.timeout.read}s"
+                break
+            except httpx.HTTPError as exc:
+                exchange.error = f"{type(exc).__name__}: {self.redactor.text(str(exc)) or 'connection failed'}"
+                break
+            exchange.status = response.status_code
+            exchange.response_headers = {k.lower(): self.redactor.text(v) for k, v in response.headers.items()}
+            exchange.text = self.redactor.text(response.text)
+            if not retry or response.status_code not in RETRY_STATUSES or exchange.attempts > MAX_RETRIES:
+                break
+            wait = _retry_after(response.headers.get("retry-after"), default=1.0 * exchange.attempts)
+            if waited + wait > self.max_retry_wait:
+                break
+            time.sleep(wait)
+            waited += wait
+        exchange.elapsed_s = time.monotonic() - started
+        self._count_tokens(exchange)
+        return exchange
+
+    def _count_tokens(self, exchange: Exchange) -> None:
+        if exchange.status != 200:
+            return
+        if exchange.content_type == "text/event-stream":
+            for event in exchange.events:
+                try:
+                    chunk = json.loads(event.data)
+                except ValueError:
+                    continue
+                if isinstance(chunk, dict):
+                    self.usage.add_usage(chunk.get("usage"))
+        else:
+            body = exchange.json
+            if isinstance(body, dict):
+                self.usage.add_usage(body.get("usage"))
+
+
+def _retry_after(value: str | None, default: float) -> float:
+    """Seconds to wait from a Retry-After header (seconds or an HTTP date)."""
+    if not value:
+        return default
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return default
+    return max(0.0, parsed.timestamp() - time.time())
