@@ -17,7 +17,12 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 __all__ = [
+    "CHUNK_SCHEMA",
+    "ERROR_SCHEMA",
+    "OPERATION",
     "PROFILES",
+    "RESPONSE_SCHEMA",
+    "RangedField",
     "REQUEST_SCHEMA",
     "Clause",
     "Contract",
@@ -32,6 +37,22 @@ REQUEST_SCHEMA = "#/components/schemas/ChatCompletionRequest"
 RESPONSE_SCHEMA = "#/components/schemas/ChatCompletionResponse"
 CHUNK_SCHEMA = "#/components/schemas/ChatCompletionChunk"
 ERROR_SCHEMA = "#/components/schemas/ErrorResponse"
+
+
+@dataclass(frozen=True)
+class RangedField:
+    """A request field with an inclusive range stated in the contract."""
+
+    name: str
+    pointer: str
+    minimum: float
+    maximum: float
+    integer: bool
+
+    @property
+    def step(self) -> float:
+        """The clear step "just outside" a bound: 1 for integers, 0.01 for numbers."""
+        return 1 if self.integer else 0.01
 
 
 class ContractError(Exception):
@@ -180,25 +201,21 @@ class Contract:
             out.append(f"{where}: {error.message[:300]}")
         return out
 
-    @property
-    def request_schema(self) -> str:
-        return REQUEST_SCHEMA
-
-    @property
-    def response_schema(self) -> str:
-        return RESPONSE_SCHEMA
-
-    @property
-    def chunk_schema(self) -> str:
-        return CHUNK_SCHEMA
-
-    @property
-    def error_schema(self) -> str:
-        return ERROR_SCHEMA
-
-    @property
-    def operation_pointer(self) -> str:
-        return OPERATION
+    def ranged_fields(self) -> list[RangedField]:
+        """Every request field whose values have a stated minimum and maximum, in document order."""
+        out = []
+        for name in self.node(f"{REQUEST_SCHEMA}/properties"):
+            pointer = self.field_pointer(name)
+            node = self.node(pointer)
+            if name == "logit_bias":  # values of a map keyed by token id (E3)
+                pointer, node = f"{pointer}/additionalProperties", node["additionalProperties"]
+            low, high = node.get("minimum"), node.get("maximum")
+            if low is None or high is None:
+                continue
+            types = node.get("type", [])
+            integer = "integer" in (types if isinstance(types, list) else [types])
+            out.append(RangedField(name, pointer, low, high, integer))
+        return out
 
 
 def load_contract(path: Path | str | None = None, profile: str = "atoma") -> Contract:

@@ -1,0 +1,150 @@
+"""`conformance run` and `conformance serve`.
+
+Precedence of settings, applied here and only here: command line > environment > config file > defaults.
+Click resolves the first, second and last; the config file enters as click's `default_map`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+from conformance import __version__
+from conformance.runner import EXIT_USAGE, RunSettings, run
+from conformance.spec import PROFILES, ContractError, load_contract
+
+__all__ = ["main"]
+
+CONFIG_KEYS = {
+    "base_url", "model", "profile", "spec", "report_dir", "seed", "max_examples", "max_requests",
+    "only", "skip", "timeout", "capabilities",
+}
+
+
+def _load_config(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Read the YAML config file into click's default_map (below env vars and flags)."""
+    if not value:
+        return value
+    try:
+        data = yaml.safe_load(Path(value).read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise click.BadParameter(f"cannot read {value}: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise click.BadParameter(f"{value} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise click.BadParameter(f"{value} must hold a mapping")
+    data = {str(k).replace("-", "_"): v for k, v in data.items()}
+    unknown = set(data) - CONFIG_KEYS
+    if unknown:
+        raise click.BadParameter(f"{value}: unknown key(s) {', '.join(sorted(unknown))}")
+    if "api_key" in data:
+        raise click.BadParameter(f"{value}: keep the API key out of files; use CONFORMANCE_API_KEY")
+    ctx.default_map = {**(ctx.default_map or {}), **data}
+    return value
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="conformance")
+def cli() -> None:
+    """Contract-conformance test suite for chat-completions APIs."""
+
+
+@cli.command("run")
+@click.option("--config", envvar="CONFORMANCE_CONFIG", callback=_load_config, is_eager=True, expose_value=False,
+              type=click.Path(dir_okay=False), help="YAML file: base_url, model, profile, capabilities, ...")
+@click.option("--base-url", envvar="CONFORMANCE_BASE_URL", help="Server root; absent: the bundled reference server.")
+@click.option("--api-key", envvar="CONFORMANCE_API_KEY", help="Bearer token; never written anywhere.")
+@click.option("--model", envvar="CONFORMANCE_MODEL", help="Model name; required with --base-url.")
+@click.option("--profile", envvar="CONFORMANCE_PROFILE", type=click.Choice(PROFILES), default="atoma",
+              show_default=True, help="Which contract.")
+@click.option("--spec", type=click.Path(dir_okay=False), help="Contract document; default: the packaged openapi.yaml.")
+@click.option("--report-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("reports"),
+              show_default=True)
+@click.option("--seed", type=click.IntRange(0), help="Default random; recorded; reproduces the same requests.")
+@click.option("--max-examples", type=click.IntRange(1), help="Property-based examples per generation mode.")
+@click.option("--max-requests", type=click.IntRange(1), help="Hard cap on requests sent.")
+@click.option("--only", multiple=True, help="Run only result ids matching this glob (repeatable).")
+@click.option("--skip", multiple=True, help="Skip result ids matching this glob (repeatable).")
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
+              help="Per request, in seconds.")
+@click.option("--capability", "capabilities", multiple=True,
+              help="Declare a capability the target offers (n, tools, logprobs, response_format, stream).")
+def run_command(**options: Any) -> None:
+    """Run the suite and write reports; exit 0 conforms, 1 failed, 2 usage, 3 incomplete."""
+    if options["base_url"] and not options["model"]:
+        raise click.UsageError("--model is required with --base-url (or set CONFORMANCE_MODEL)")
+    try:
+        contract = load_contract(options["spec"], options["profile"])
+    except ContractError as exc:
+        raise click.UsageError(str(exc)) from None
+    settings = RunSettings(
+        contract=contract,
+        base_url=options["base_url"],
+        api_key=options["api_key"],
+        model=options["model"],
+        report_dir=options["report_dir"],
+        seed=options["seed"],
+        max_examples=options["max_examples"],
+        max_requests=options["max_requests"],
+        only=list(options["only"]),
+        skip=list(options["skip"]),
+        timeout=options["timeout"],
+        capabilities=list(options["capabilities"]),
+    )
+    sys.exit(run(settings))
+
+
+@cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option("--api-key", envvar="CONFORMANCE_API_KEY", help="Require this bearer token.")
+@click.option("--profile", type=click.Choice(PROFILES), default="atoma", show_default=True)
+@click.option("--variant", type=click.Choice(["lenient", "strict"]), default="lenient", show_default=True,
+              help="strict also rejects what the contract leaves open (empty messages, n 0, max_tokens 0).")
+@click.option("--fault", "faults", multiple=True, help="Break one clause (repeatable); see --list-faults.")
+@click.option("--model", "models", multiple=True, help="Model name served (repeatable).")
+@click.option("--spec", type=click.Path(dir_okay=False), help="Contract document; default: the packaged openapi.yaml.")
+@click.option("--list-faults", is_flag=True, help="List the faults and exit.")
+def serve_command(host: str, port: int, api_key: str | None, profile: str, variant: str, faults: tuple[str, ...],
+                  models: tuple[str, ...], spec: str | None, list_faults: bool) -> None:
+    """Run the reference server."""
+    from conformance.reference import DEFAULT_MODEL, FAULTS, ServerConfig, serve
+
+    if list_faults:
+        for name, description in FAULTS.items():
+            click.echo(f"{name:<28} {description}")
+        return
+    try:
+        config = ServerConfig(api_key=api_key, profile=profile, variant=variant, faults=frozenset(faults),
+                              models=models or (DEFAULT_MODEL,), spec_path=spec)
+    except (ValueError, ContractError) as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(f"reference server on http://{host}:{port} (profile {profile}, variant {variant}, "
+               f"faults {', '.join(sorted(faults)) or 'none'})", err=True)
+    serve(config, host, port)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: usage errors print one line and exit 2, never a traceback."""
+    try:
+        cli.main(args=argv, prog_name="conformance", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
+        return EXIT_USAGE
+    except click.UsageError as exc:
+        click.echo(f"conformance: error: {exc.format_message()}", err=True)
+        return EXIT_USAGE
+    except click.exceptions.Abort:
+        click.echo("conformance: aborted", err=True)
+        return 130
+    except SystemExit as exc:
+        return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_USAGE
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

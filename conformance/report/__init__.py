@@ -1,0 +1,245 @@
+"""Reports, all written from the same result records: summary.json, summary.md, junit.xml, allure-results/."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+import xml.etree.ElementTree as ET
+from collections import Counter
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from allure_commons.logger import AllureFileLogger
+from allure_commons.model2 import ATTACHMENT_PATTERN, Label, Parameter, Status, StatusDetails, TestResult
+from allure_commons.model2 import Attachment as AllureAttachment
+
+from conformance.records import Outcome, Result
+
+__all__ = ["RunInfo", "SUMMARY_SCHEMA", "summary_schema", "totals", "write_reports"]
+
+SUMMARY_SCHEMA = "summary.schema.json"
+ALLURE_STATUS = {
+    Outcome.PASSED: Status.PASSED,
+    Outcome.WARNED: Status.PASSED,
+    Outcome.FAILED: Status.FAILED,
+    Outcome.ERROR: Status.BROKEN,
+    Outcome.UNSUPPORTED: Status.SKIPPED,
+    Outcome.SKIPPED: Status.SKIPPED,
+}
+TOTAL_KEYS = {
+    Outcome.PASSED: "passed",
+    Outcome.FAILED: "failed",
+    Outcome.WARNED: "warned",
+    Outcome.UNSUPPORTED: "unsupported",
+    Outcome.SKIPPED: "skipped",
+    Outcome.ERROR: "errors",
+}
+
+
+def summary_schema() -> dict[str, Any]:
+    """The JSON Schema of summary.json, shipped with the package."""
+    return json.loads(resources.files("conformance.report").joinpath(SUMMARY_SCHEMA).read_text())
+
+
+@dataclass
+class RunInfo:
+    """Provenance of a run: what was tested, with what, when. Secrets never reach it."""
+
+    version: str
+    spec_path: str
+    spec_sha256: str
+    spec_file_sha256: str
+    base_url: str
+    model: str
+    profile: str
+    seed: int
+    started_at: str
+    finished_at: str = ""
+    exit_code: int = 0
+    stopped: str | None = None
+    requests: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    reference: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def totals(results: list[Result], info: RunInfo) -> dict[str, int]:
+    counts = Counter(r.outcome for r in results)
+    out = {key: counts.get(outcome, 0) for outcome, key in TOTAL_KEYS.items()}
+    out.update(requests=info.requests, prompt_tokens=info.prompt_tokens, completion_tokens=info.completion_tokens)
+    return out
+
+
+def summary(results: list[Result], info: RunInfo) -> dict[str, Any]:
+    return {
+        "tool": {"name": "conformance", "version": info.version},
+        "spec": {"path": info.spec_path, "sha256": info.spec_sha256, "file_sha256": info.spec_file_sha256},
+        "target": {"base_url": info.base_url, "model": info.model, "profile": info.profile, "reference": info.reference},
+        "seed": info.seed,
+        "started_at": info.started_at,
+        "finished_at": info.finished_at,
+        "exit_code": info.exit_code,
+        "stopped": info.stopped,
+        "totals": totals(results, info),
+        "results": [r.to_summary() for r in results],
+    }
+
+
+def _md_cell(text: str | None, limit: int = 300) -> str:
+    text = (text or "").replace("\n", " ").replace("|", "\\|")
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def markdown(results: list[Result], info: RunInfo) -> str:
+    t = totals(results, info)
+    verdict = {0: "conforms", 1: "FAILED", 3: "INCOMPLETE (infrastructure errors)"}.get(info.exit_code, "?")
+    lines = [
+        f"# Conformance: {verdict}",
+        "",
+        f"Target `{info.base_url}`, model `{info.model}`, profile `{info.profile}`, seed `{info.seed}`.  ",
+        f"conformance {info.version}; contract sha256 `{info.spec_sha256[:16]}`; {info.started_at} to {info.finished_at}.",
+        "",
+        "| passed | failed | warned | unsupported | skipped | errors | requests | tokens (prompt + completion) |",
+        "|---|---|---|---|---|---|---|---|",
+        f"| {t['passed']} | {t['failed']} | {t['warned']} | {t['unsupported']} | {t['skipped']} | {t['errors']} "
+        f"| {t['requests']} | {t['prompt_tokens']} + {t['completion_tokens']} |",
+        "",
+    ]
+    if info.stopped:
+        lines += [f"**Stopped:** {info.stopped}", ""]
+    order = [Outcome.FAILED, Outcome.ERROR, Outcome.WARNED, Outcome.UNSUPPORTED, Outcome.SKIPPED]
+    for outcome in order:
+        chosen = [r for r in results if r.outcome is outcome]
+        if not chosen:
+            continue
+        lines += [f"## {outcome.value} ({len(chosen)})", "", "| id | field | level | clause | message |", "|---|---|---|---|---|"]
+        for r in chosen:
+            lines.append(f"| `{r.id}` | {r.field or ''} | {r.level} | `{r.clause}` | {_md_cell(r.message)} |")
+        lines.append("")
+        if outcome is Outcome.FAILED:
+            lines += ["<details><summary>Reproduce</summary>", ""]
+            for r in chosen:
+                if r.reproduce:
+                    lines += [f"`{r.id}`", "", "```sh", r.reproduce, "```", ""]
+            lines += ["</details>", ""]
+    passed = [r.id for r in results if r.outcome is Outcome.PASSED]
+    if passed:
+        lines += [f"<details><summary>passed ({len(passed)})</summary>", "", *[f"- `{p}`" for p in passed], "", "</details>", ""]
+    return "\n".join(lines)
+
+
+def junit(results: list[Result], info: RunInfo) -> bytes:
+    t = totals(results, info)
+    suite = ET.Element(
+        "testsuite",
+        name=f"conformance.{info.profile}",
+        tests=str(len(results)),
+        failures=str(t["failed"]),
+        errors=str(t["errors"]),
+        skipped=str(t["unsupported"] + t["skipped"]),
+        time=f"{sum(r.duration_s for r in results):.3f}",
+        timestamp=info.started_at,
+    )
+    props = ET.SubElement(suite, "properties")
+    for name, value in (
+        ("tool.version", info.version),
+        ("spec.sha256", info.spec_sha256),
+        ("target.base_url", info.base_url),
+        ("target.model", info.model),
+        ("target.profile", info.profile),
+        ("seed", str(info.seed)),
+    ):
+        ET.SubElement(props, "property", name=name, value=value)
+    for r in results:
+        group, _, name = r.id.rpartition(".")
+        case = ET.SubElement(suite, "testcase", classname=group or r.id, name=name, time=f"{r.duration_s:.3f}")
+        case_props = ET.SubElement(case, "properties")
+        for key, value in (("clause", r.clause), ("citation", r.citation), ("field", r.field or ""), ("level", r.level)):
+            ET.SubElement(case_props, "property", name=key, value=value)
+        if r.outcome is Outcome.WARNED:
+            ET.SubElement(case_props, "property", name="warning", value=r.message)
+        detail = r.message + (f"\nreproduce: {r.reproduce}" if r.reproduce else "")
+        if r.outcome is Outcome.FAILED:
+            ET.SubElement(case, "failure", message=r.message[:500], type=r.level).text = detail
+        elif r.outcome is Outcome.ERROR:
+            ET.SubElement(case, "error", message=r.message[:500], type="infrastructure").text = detail
+        elif r.outcome in (Outcome.SKIPPED, Outcome.UNSUPPORTED):
+            ET.SubElement(case, "skipped", message=f"{r.outcome.value}: {r.message[:500]}")
+        elif r.outcome is Outcome.WARNED:
+            ET.SubElement(case, "system-out").text = f"warned: {r.message}"
+    ET.indent(suite)
+    return ET.tostring(suite, encoding="utf-8", xml_declaration=True)
+
+
+def allure(results: list[Result], info: RunInfo, directory: Path) -> None:
+    logger = AllureFileLogger(str(directory), clean=True)
+    for r in results:
+        group, _, _name = r.id.rpartition(".")
+        key = hashlib.md5(f"{info.profile}:{r.id}".encode()).hexdigest()
+        labels = [
+            Label("suite", f"conformance ({info.profile})"),
+            Label("parentSuite", r.id.split(".")[0]),
+            Label("subSuite", group),
+            Label("severity", "critical" if r.level == "MUST" else "normal"),
+            Label("tag", r.level),
+            Label("tag", r.outcome.value),
+        ]
+        if r.outcome is Outcome.WARNED:
+            labels.append(Label("tag", "warning"))
+        attachments = []
+        for a in r.attachments:
+            source = ATTACHMENT_PATTERN.format(prefix=uuid.uuid4(), ext="json" if a.mime == "application/json" else "txt")
+            logger.report_attached_data(body=a.content, file_name=source)
+            attachments.append(AllureAttachment(name=a.name, source=source, type=a.mime))
+        if r.reproduce:
+            source = ATTACHMENT_PATTERN.format(prefix=uuid.uuid4(), ext="sh")
+            logger.report_attached_data(body=r.reproduce, file_name=source)
+            attachments.append(AllureAttachment(name="reproduce (curl)", source=source, type="text/plain"))
+        test = TestResult(
+            uuid=str(uuid.uuid4()),
+            historyId=key,
+            testCaseId=key,
+            fullName=r.id,
+            name=r.id,
+            status=ALLURE_STATUS[r.outcome],
+            statusDetails=StatusDetails(message=f"{r.outcome.value}: {r.message}", trace=r.reproduce),
+            description=f"Clause `{r.clause}`: {r.citation}\n\nField: `{r.field}`. Level: {r.level}.",
+            labels=labels,
+            parameters=[Parameter(name="field", value=str(r.field)), Parameter(name="clause", value=r.clause)],
+            attachments=attachments,
+            stage="finished",
+        )
+        logger.report_result(test)
+    environment = {
+        "conformance.version": info.version,
+        "spec.sha256": info.spec_sha256,
+        "target.base_url": info.base_url,
+        "target.model": info.model,
+        "target.profile": info.profile,
+        "seed": str(info.seed),
+    }
+    (directory / "environment.properties").write_text("".join(f"{k}={v}\n" for k, v in environment.items()))
+    categories = [
+        {"name": "Contract failures (MUST)", "matchedStatuses": ["failed"]},
+        {"name": "Infrastructure errors", "matchedStatuses": ["broken"]},
+        {"name": "Warnings (SHOULD or interoperability)", "matchedStatuses": ["passed"], "messageRegex": "(?s)warned:.*"},
+        {"name": "Unsupported capabilities", "matchedStatuses": ["skipped"], "messageRegex": "(?s)unsupported:.*"},
+    ]
+    (directory / "categories.json").write_text(json.dumps(categories, indent=2))
+    executor = {"name": "conformance", "type": "conformance", "buildName": f"conformance {info.version} seed {info.seed}"}
+    (directory / "executor.json").write_text(json.dumps(executor, indent=2))
+
+
+def write_reports(results: list[Result], info: RunInfo, report_dir: Path) -> dict[str, Any]:
+    """Write every report into `report_dir`; return the summary written to summary.json."""
+    report_dir.mkdir(parents=True, exist_ok=True)
+    data = summary(results, info)
+    (report_dir / "summary.json").write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    (report_dir / "summary.md").write_text(markdown(results, info))
+    (report_dir / "junit.xml").write_bytes(junit(results, info))
+    allure(results, info, report_dir / "allure-results")
+    return data

@@ -1,0 +1,1 @@
+"""The pytest suite that drives requests: one test item per planned result id."""
