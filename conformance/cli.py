@@ -112,11 +112,13 @@ def run_command(**options: Any) -> None:
 def serve_command(host: str, port: int, api_key: str | None, profile: str, variant: str, faults: tuple[str, ...],
                   models: tuple[str, ...], spec: str | None, list_faults: bool) -> None:
     """Run the reference server."""
-    from conformance.reference import DEFAULT_MODEL, FAULTS, ServerConfig, serve
+    from conformance.reference import DEFAULT_MODEL, FAULTS, PARAMETRIC, ServerConfig, serve
 
     if list_faults:
         for name, description in FAULTS.items():
             click.echo(f"{name:<28} {description}")
+        for name, description in PARAMETRIC.items():
+            click.echo(f"{name + ':FIELD':<28} {description}")
         return
     try:
         config = ServerConfig(api_key=api_key, profile=profile, variant=variant, faults=frozenset(faults),

@@ -10,9 +10,9 @@ from contextlib import contextmanager
 import uvicorn
 
 from conformance.reference.app import DEFAULT_MODEL, VARIANTS, ServerConfig, create_app
-from conformance.reference.faults import FAULTS
+from conformance.reference.faults import FAULTS, PARAMETRIC
 
-__all__ = ["DEFAULT_MODEL", "FAULTS", "VARIANTS", "ServerConfig", "create_app", "running_server", "serve"]
+__all__ = ["DEFAULT_MODEL", "FAULTS", "PARAMETRIC", "VARIANTS", "ServerConfig", "create_app", "running_server", "serve"]
 
 
 def serve(config: ServerConfig, host: str = "127.0.0.1", port: int = 8000) -> None:

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from conformance.reference.faults import FAULTS
+from conformance.reference.faults import fault_fields, validate_faults
 from conformance.reference.model import Choice, Generation, generate
 from conformance.spec import REQUEST_SCHEMA, Contract, load_contract
 
@@ -36,9 +36,7 @@ class ServerConfig:
     contract: Contract | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        unknown = set(self.faults) - set(FAULTS)
-        if unknown:
-            raise ValueError(f"unknown fault(s): {', '.join(sorted(unknown))}")
+        validate_faults(self.faults)
         if self.variant not in VARIANTS:
             raise ValueError(f"unknown variant {self.variant!r} (choose from {', '.join(VARIANTS)})")
         if self.contract is None:
@@ -77,23 +75,33 @@ def create_app(config: ServerConfig) -> Starlette:
         if header[len("Bearer ") :] != config.api_key and "auth_any_token" not in faults:
             raise ApiError(401, "AUTH_ERROR", "Authentication failed")
 
+    def tolerated(field: str, validator: str, instance: Any, schema: dict[str, Any]) -> bool:
+        """Whether a fault makes the server let this schema violation of `field` through."""
+        if validator in ("minimum", "maximum"):
+            if field in fault_fields(faults, "range_500"):
+                raise ApiError(500, "INTERNAL_ERROR", "inference backend error")
+            if field in fault_fields(faults, "range_unchecked"):
+                return True
+            bound = schema.get(validator)
+            return field in fault_fields(faults, "range_tolerant") and abs(instance - bound) <= 1
+        return validator == "type" and field in fault_fields(faults, "type_unchecked")
+
     def validate(body: Any) -> None:
         errors = []
         for error in request_validator.iter_errors(body):
             path = [str(p) for p in error.absolute_path]
-            if path[:1] == ["temperature"] and error.validator in ("minimum", "maximum"):
-                if "temperature_unchecked" in faults:
-                    continue
-                if "temperature_500" in faults:
-                    raise ApiError(500, "INTERNAL_ERROR", "inference backend error")
+            if path and tolerated(path[0], str(error.validator), error.instance, error.schema):
+                continue
             errors.append((path, error.message))
         if errors:
             path, message = min(errors, key=lambda e: len(e[0]))
             raise ApiError(400, "BAD_REQUEST", f"{'.'.join(path) or 'body'}: {message}"[:500], ".".join(path) or None)
-        if "temperature_exclusive" in faults and isinstance(body.get("temperature"), int | float):
-            low, high = contract.bounds(contract.field_pointer("temperature"))
-            if body["temperature"] in (low, high):
-                raise ApiError(400, "BAD_REQUEST", "temperature: must be strictly inside its range", "temperature")
+        for ranged in contract.ranged_fields():
+            if ranged.name in fault_fields(faults, "range_exclusive"):
+                value = body.get(ranged.name)
+                values = value.values() if isinstance(value, dict) else [value]
+                if any(v in (ranged.minimum, ranged.maximum) for v in values if isinstance(v, int | float)):
+                    raise ApiError(400, "BAD_REQUEST", f"{ranged.name}: must be strictly inside its range")
         if config.variant == "strict":
             if not body["messages"]:
                 raise ApiError(400, "BAD_REQUEST", "messages: must not be empty", "messages")
@@ -165,7 +173,7 @@ def _usage(generation: Generation) -> dict[str, int]:
 def _logprobs(body: dict[str, Any], choice: Choice) -> dict[str, Any] | None:
     if not body.get("logprobs"):
         return None
-    k = body.get("top_logprobs") or 0
+    k = body.get("top_logprobs") if isinstance(body.get("top_logprobs"), int) else 0
     content = []
     for i, token in enumerate(choice.tokens):
         alternatives = [token] + [f"{token.strip()}{j}" for j in range(1, k)]

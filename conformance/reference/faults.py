@@ -1,20 +1,41 @@
-"""Faults the reference server can be started with: each breaks one clause, so each check can be shown to fail."""
+"""Faults the reference server can be started with: each breaks one clause, so each check can be shown to fail.
+
+A fault is a name (`chat_500`) or, for the parametric ones, a name and a request field (`range_500:temperature`).
+"""
 
 from __future__ import annotations
 
-__all__ = ["FAULTS"]
+__all__ = ["FAULTS", "PARAMETRIC", "fault_fields", "validate_faults"]
 
 FAULTS: dict[str, str] = {
     # the minimal request and the response contract
     "chat_500": "every chat completion answers 500",
     "wrong_content_type": "a 200 completion is sent as text/plain",
     "created_string": "`created` is sent as a string",
-    # temperature
-    "temperature_unchecked": "temperature outside its bounds is accepted",
-    "temperature_500": "temperature outside its bounds answers 500 (Atoma's proxy passes a backend 400 on as 500)",
-    "temperature_exclusive": "temperature exactly at a bound is rejected (exclusive bounds)",
     # auth
     "auth_not_enforced": "requests without or with a wrong token are served",
     "auth_any_token": "any bearer token is accepted; only a missing header is refused",
     "auth_flat_error": "401 answers carry a flat `{\"message\": ...}` body, not the error envelope",
 }
+
+PARAMETRIC: dict[str, str] = {
+    "range_unchecked": "FIELD outside its bounds is accepted",
+    "range_500": "FIELD outside its bounds answers 500 (Atoma's proxy passes a backend 400 on as 500)",
+    "range_exclusive": "FIELD exactly at a bound is rejected (bounds taken as exclusive)",
+    "range_tolerant": "FIELD up to 1 beyond a bound is accepted (a rounding tolerance)",
+    "type_unchecked": "FIELD of the wrong JSON type is accepted",
+}
+
+
+def validate_faults(faults: frozenset[str]) -> None:
+    """Raise ValueError naming any fault that does not exist."""
+    unknown = sorted(
+        f for f in faults if f not in FAULTS and not (f.partition(":")[0] in PARAMETRIC and f.partition(":")[2])
+    )
+    if unknown:
+        raise ValueError(f"unknown fault(s): {', '.join(unknown)} (see `conformance serve --list-faults`)")
+
+
+def fault_fields(faults: frozenset[str], name: str) -> set[str]:
+    """The fields a parametric fault is switched on for."""
+    return {f.partition(":")[2] for f in faults if f.partition(":")[0] == name}

@@ -26,6 +26,7 @@ class Case:
     pointer: str
     params: dict[str, Any] = field(default_factory=dict)
     level: str = "MUST"
+    sends: bool = True  # False: judges the preflight only, so it runs even when the rest is skipped
 
     def __getitem__(self, key: str) -> Any:
         return self.params[key]

@@ -108,8 +108,8 @@ class SuitePlugin:
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
         started = time.monotonic()
         case: Case = item.callspec.params["case"]  # type: ignore[attr-defined]
-        reason = self.run_ctx.skip_all or self.run_ctx.stop_reason
-        if reason is None and self.run_ctx.client.remaining == 0:
+        reason = (self.run_ctx.skip_all or self.run_ctx.stop_reason) if case.sends else None
+        if reason is None and case.sends and self.run_ctx.client.remaining == 0:
             reason = f"--max-requests {self.run_ctx.client.max_requests} reached"
         item.conformance_skip = reason  # type: ignore[attr-defined]
         item.conformance_error = None  # type: ignore[attr-defined]

@@ -1,0 +1,73 @@
+"""Shared helpers: a reference server on a real socket, and the real CLI in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance.reference import ServerConfig, running_server
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+KEY = "sk-test-4f1c9a0b7e"
+MODEL = "conformance-reference"
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run `python -m conformance ARGS` with a clean CONFORMANCE_* environment."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CONFORMANCE_")}
+    clean.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "conformance", *args], capture_output=True, text=True, env=clean, timeout=timeout
+    )
+
+
+def summary(report_dir: Path) -> dict[str, Any]:
+    return json.loads((report_dir / "summary.json").read_text())
+
+
+def outcome_ids(data: dict[str, Any], outcome: str) -> set[str]:
+    return {r["id"] for r in data["results"] if r["outcome"] == outcome}
+
+
+@pytest.fixture
+def server() -> Callable[..., AbstractContextManager[str]]:
+    """`with server(faults={"chat_500"}) as url:` runs a reference server with the test key and model."""
+
+    def start(faults: frozenset[str] | set[str] = frozenset(), **options: Any) -> AbstractContextManager[str]:
+        options.setdefault("api_key", KEY)
+        return running_server(ServerConfig(faults=frozenset(faults), **options))
+
+    return start
+
+
+@pytest.fixture
+def run_against(tmp_path: Path) -> Callable[..., tuple[subprocess.CompletedProcess[str], dict[str, Any]]]:
+    """Run the CLI against a URL with the test key and model; return the process and summary.json."""
+    counter = iter(range(1000))
+
+    def go(url: str, *extra: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+        report_dir = tmp_path / f"reports-{next(counter)}"
+        proc = run_cli(
+            "run", "--base-url", url, "--api-key", KEY, "--model", MODEL, "--report-dir", str(report_dir),
+            "--seed", "7", *extra,
+        )
+        assert (report_dir / "summary.json").exists(), proc.stderr
+        return proc, summary(report_dir)
+
+    return go
+
+
+@pytest.fixture(scope="session")
+def shared() -> Iterator[Path]:
+    if not SHARED.is_dir():
+        pytest.skip("../shared is absent")
+    yield SHARED
