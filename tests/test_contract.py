@@ -1,0 +1,128 @@
+"""The captured contract: valid OpenAPI, one source file, every constraint cited, quotes verbatim."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from openapi_spec_validator import validate
+
+from conformance.spec import PROFILES, ContractError, load_contract, resolve_pointer
+from conformance.spec import default_spec_path as packaged
+
+ROOT = Path(__file__).resolve().parent.parent
+CONSTRAINT_KEYS = {"minimum", "maximum", "maxItems", "minItems", "enum", "const", "pattern"}
+
+
+def walk(node: Any, pointer: str = "#") -> Any:
+    """Yield (pointer, node) for every mapping in the document."""
+    if isinstance(node, dict):
+        yield pointer, node
+        for key, value in node.items():
+            yield from walk(value, f"{pointer}/{str(key).replace('~', '~0').replace('/', '~1')}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from walk(value, f"{pointer}/{i}")
+
+
+def sources(document: Any) -> list[tuple[str, dict[str, Any]]]:
+    return [(p, n["x-source"]) for p, n in walk(document) if "x-source" in n]
+
+
+def test_packaged_copy_is_identical_to_the_source() -> None:
+    assert packaged().read_bytes() == (ROOT / "openapi.yaml").read_bytes()
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_document_validates_as_openapi_31(profile: str) -> None:
+    contract = load_contract(ROOT / "openapi.yaml", profile)
+    validate(contract.document)
+    assert contract.document["openapi"].startswith("3.1")
+
+
+def test_docs_quotes_appear_verbatim(shared: Path) -> None:
+    docs = (shared / "reference" / "atoma-chat-completions-docs.txt").read_text()
+    raw = yaml.safe_load((ROOT / "openapi.yaml").read_text())
+    quoted = [(p, s["quote"]) for p, s in sources(raw) if s["document"] == "atoma-docs"]
+    assert len(quoted) >= 20
+    missing = [(p, q) for p, q in quoted if q not in docs]
+    assert not missing
+
+
+@pytest.mark.parametrize(
+    ("document", "filename"),
+    [("atoma-openapi", "atoma-proxy-openapi.yml"), ("openai-openapi", "openai-openapi-2025-04-29.yaml")],
+)
+def test_source_pointers_resolve_in_the_reference_documents(shared: Path, document: str, filename: str) -> None:
+    reference = yaml.safe_load((shared / "reference" / filename).read_text())
+    raw = yaml.safe_load((ROOT / "openapi.yaml").read_text())
+    pointers = [s["pointer"] for _, s in sources(raw) if s["document"] == document]
+    assert pointers
+    for pointer in pointers:
+        resolve_pointer(reference, pointer)
+
+
+def test_every_source_names_a_known_document_and_errata_exist() -> None:
+    raw = yaml.safe_load((ROOT / "openapi.yaml").read_text())
+    known = set(raw["info"]["x-sources"])
+    errata = (ROOT / "docs" / "errata.md").read_text()
+    for pointer, source in sources(raw):
+        assert source["document"] in known, pointer
+        assert source.get("quote") or source.get("pointer") or source.get("erratum"), pointer
+        if source["document"] == "errata":
+            assert f"| {source['erratum']} |" in errata, pointer
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_every_constraint_is_cited(profile: str) -> None:
+    """Each range, enum or limit has an x-source on itself or an enclosing schema."""
+    contract = load_contract(None, profile)
+    for pointer, node in walk(contract.document["components"]["schemas"], "#/components/schemas"):
+        for key in CONSTRAINT_KEYS & set(node):
+            contract.clause(f"{pointer}/{key}")  # raises when nothing cites it
+
+
+def test_prose_ranges_became_keywords() -> None:
+    """The ranges the docs page states only in prose (design brief) are schema keywords of the atoma profile."""
+    contract = load_contract()
+    got = {f.name: (f.minimum, f.maximum, f.integer) for f in contract.ranged_fields()}
+    assert got == {
+        "frequency_penalty": (-2, 2, False),
+        "presence_penalty": (-2, 2, False),
+        "logit_bias": (-100, 100, False),
+        "temperature": (0, 2, False),
+        "top_logprobs": (0, 20, True),
+    }
+    assert contract.field("stop")["maxItems"] == 4
+    literal = contract.node("#/components/schemas/ToolChoiceLiteral")
+    assert literal["enum"] == ["none", "auto"]
+
+
+def test_openai_profile_differs_by_data() -> None:
+    atoma, openai = load_contract(None, "atoma"), load_contract(None, "openai")
+    assert atoma.sha256 != openai.sha256
+    assert {f.name for f in openai.ranged_fields()} - {f.name for f in atoma.ranged_fields()} == {"n", "top_p"}
+    assert openai.node("#/components/schemas/ToolChoiceLiteral")["enum"] == ["none", "auto", "required"]
+    assert not [p for p, node in walk(openai.document) if "x-profiles" in node]
+
+
+def test_dependent_fields_are_expressed() -> None:
+    contract = load_contract()
+    validator = contract.validator(contract.field_pointer("temperature").rsplit("/properties", 1)[0])
+    base = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+    assert validator.is_valid({**base, "logprobs": True, "top_logprobs": 2})
+    assert not validator.is_valid({**base, "top_logprobs": 2})
+    assert validator.is_valid({**base, "stream": True, "stream_options": {"include_usage": True}})
+    assert not validator.is_valid({**base, "stream_options": {"include_usage": True}})
+
+
+def test_unknown_profile_and_unreadable_spec(tmp_path: Path) -> None:
+    with pytest.raises(ContractError, match="unknown profile"):
+        load_contract(None, "nope")
+    with pytest.raises(ContractError, match="cannot read"):
+        load_contract(tmp_path / "missing.yaml")
+    (tmp_path / "bad.yaml").write_text("a: [")
+    with pytest.raises(ContractError, match="not valid YAML"):
+        load_contract(tmp_path / "bad.yaml")
