@@ -20,8 +20,18 @@ from conformance.spec import PROFILES, ContractError, load_contract
 __all__ = ["main"]
 
 CONFIG_KEYS = {
-    "base_url", "model", "profile", "spec", "report_dir", "seed", "max_examples", "max_requests",
-    "only", "skip", "timeout", "capabilities",
+    "base_url",
+    "model",
+    "profile",
+    "spec",
+    "report_dir",
+    "seed",
+    "max_examples",
+    "max_requests",
+    "only",
+    "skip",
+    "timeout",
+    "capabilities",
 }
 
 
@@ -54,25 +64,44 @@ def cli() -> None:
 
 
 @cli.command("run")
-@click.option("--config", envvar="CONFORMANCE_CONFIG", callback=_load_config, is_eager=True, expose_value=False,
-              type=click.Path(dir_okay=False), help="YAML file: base_url, model, profile, capabilities, ...")
+@click.option(
+    "--config",
+    envvar="CONFORMANCE_CONFIG",
+    callback=_load_config,
+    is_eager=True,
+    expose_value=False,
+    type=click.Path(dir_okay=False),
+    help="YAML file: base_url, model, profile, capabilities, ...",
+)
 @click.option("--base-url", envvar="CONFORMANCE_BASE_URL", help="Server root; absent: the bundled reference server.")
 @click.option("--api-key", envvar="CONFORMANCE_API_KEY", help="Bearer token; never written anywhere.")
 @click.option("--model", envvar="CONFORMANCE_MODEL", help="Model name; required with --base-url.")
-@click.option("--profile", envvar="CONFORMANCE_PROFILE", type=click.Choice(PROFILES), default="atoma",
-              show_default=True, help="Which contract.")
+@click.option(
+    "--profile",
+    envvar="CONFORMANCE_PROFILE",
+    type=click.Choice(PROFILES),
+    default="atoma",
+    show_default=True,
+    help="Which contract.",
+)
 @click.option("--spec", type=click.Path(dir_okay=False), help="Contract document; default: the packaged openapi.yaml.")
-@click.option("--report-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("reports"),
-              show_default=True)
+@click.option(
+    "--report-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("reports"), show_default=True
+)
 @click.option("--seed", type=click.IntRange(0), help="Default random; recorded; reproduces the same requests.")
 @click.option("--max-examples", type=click.IntRange(1), help="Property-based examples per generation mode.")
 @click.option("--max-requests", type=click.IntRange(1), help="Hard cap on requests sent.")
 @click.option("--only", multiple=True, help="Run only result ids matching this glob (repeatable).")
 @click.option("--skip", multiple=True, help="Skip result ids matching this glob (repeatable).")
-@click.option("--timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
-              help="Per request, in seconds.")
-@click.option("--capability", "capabilities", multiple=True,
-              help="Declare a capability the target offers (n, tools, logprobs, response_format, stream).")
+@click.option(
+    "--timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True, help="Per request, in seconds."
+)
+@click.option(
+    "--capability",
+    "capabilities",
+    multiple=True,
+    help="Declare a capability the target offers (n, tools, logprobs, response_format, stream).",
+)
 def run_command(**options: Any) -> None:
     """Run the suite and write reports; exit 0 conforms, 1 failed, 2 usage, 3 incomplete."""
     if options["base_url"] and not options["model"]:
@@ -103,14 +132,28 @@ def run_command(**options: Any) -> None:
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
 @click.option("--api-key", envvar="CONFORMANCE_API_KEY", help="Require this bearer token.")
 @click.option("--profile", type=click.Choice(PROFILES), default="atoma", show_default=True)
-@click.option("--variant", type=click.Choice(["lenient", "strict"]), default="lenient", show_default=True,
-              help="strict also rejects what the contract leaves open (empty messages, n 0, max_tokens 0).")
+@click.option(
+    "--variant",
+    type=click.Choice(["lenient", "strict"]),
+    default="lenient",
+    show_default=True,
+    help="strict also rejects what the contract leaves open (empty messages, n 0, max_tokens 0).",
+)
 @click.option("--fault", "faults", multiple=True, help="Break one clause (repeatable); see --list-faults.")
 @click.option("--model", "models", multiple=True, help="Model name served (repeatable).")
 @click.option("--spec", type=click.Path(dir_okay=False), help="Contract document; default: the packaged openapi.yaml.")
 @click.option("--list-faults", is_flag=True, help="List the faults and exit.")
-def serve_command(host: str, port: int, api_key: str | None, profile: str, variant: str, faults: tuple[str, ...],
-                  models: tuple[str, ...], spec: str | None, list_faults: bool) -> None:
+def serve_command(
+    host: str,
+    port: int,
+    api_key: str | None,
+    profile: str,
+    variant: str,
+    faults: tuple[str, ...],
+    models: tuple[str, ...],
+    spec: str | None,
+    list_faults: bool,
+) -> None:
     """Run the reference server."""
     from conformance.reference import DEFAULT_MODEL, FAULTS, PARAMETRIC, ServerConfig, serve
 
@@ -121,12 +164,21 @@ def serve_command(host: str, port: int, api_key: str | None, profile: str, varia
             click.echo(f"{name + ':FIELD':<28} {description}")
         return
     try:
-        config = ServerConfig(api_key=api_key, profile=profile, variant=variant, faults=frozenset(faults),
-                              models=models or (DEFAULT_MODEL,), spec_path=spec)
+        config = ServerConfig(
+            api_key=api_key,
+            profile=profile,
+            variant=variant,
+            faults=frozenset(faults),
+            models=models or (DEFAULT_MODEL,),
+            spec_path=spec,
+        )
     except (ValueError, ContractError) as exc:
         raise click.UsageError(str(exc)) from None
-    click.echo(f"reference server on http://{host}:{port} (profile {profile}, variant {variant}, "
-               f"faults {', '.join(sorted(faults)) or 'none'})", err=True)
+    click.echo(
+        f"reference server on http://{host}:{port} (profile {profile}, variant {variant}, "
+        f"faults {', '.join(sorted(faults)) or 'none'})",
+        err=True,
+    )
     serve(config, host, port)
 
 

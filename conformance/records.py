@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 __all__ = ["Attachment", "Level", "Outcome", "Result"]
@@ -11,7 +12,7 @@ __all__ = ["Attachment", "Level", "Outcome", "Result"]
 Level = Literal["MUST", "SHOULD"]
 
 
-class Outcome(str, enum.Enum):
+class Outcome(enum.StrEnum):
     """The verdict of one result; see design.md, "How a verdict is reached"."""
 
     PASSED = "passed"
@@ -43,7 +44,7 @@ class Result:
     outcome: Outcome
     message: str
     reproduce: str | None = None
-    attachments: list[Attachment] = field(default_factory=list)
+    attachments: list[Attachment] = dataclasses.field(default_factory=list)
     duration_s: float = 0.0
 
     def to_summary(self) -> dict[str, Any]:

@@ -57,8 +57,18 @@ def run_against(tmp_path: Path) -> Callable[..., tuple[subprocess.CompletedProce
     def go(url: str, *extra: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
         report_dir = tmp_path / f"reports-{next(counter)}"
         proc = run_cli(
-            "run", "--base-url", url, "--api-key", KEY, "--model", MODEL, "--report-dir", str(report_dir),
-            "--seed", "7", *extra,
+            "run",
+            "--base-url",
+            url,
+            "--api-key",
+            KEY,
+            "--model",
+            MODEL,
+            "--report-dir",
+            str(report_dir),
+            "--seed",
+            "7",
+            *extra,
         )
         assert (report_dir / "summary.json").exists(), proc.stderr
         return proc, summary(report_dir)

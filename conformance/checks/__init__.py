@@ -74,9 +74,7 @@ class Judge:
         for i, exchange in enumerate(exchanges):
             suffix = f" {i + 1}" if len(exchanges) > 1 else ""
             attachments.append(Attachment(f"request{suffix}", show(exchange.request_body)))
-            attachments.append(
-                Attachment(f"response{suffix}", exchange.describe(limit=20000), "text/plain")
-            )
+            attachments.append(Attachment(f"response{suffix}", exchange.describe(limit=20000), "text/plain"))
         if outcome is not Outcome.PASSED:
             message = f"{message} | clause: {clause.citation}"
         return Result(
@@ -116,13 +114,20 @@ class Judge:
             return self.result(rid, pointer, field, Outcome.PASSED, f"sent {sent}; accepted with HTTP {status}")
         if 400 <= status < 500 and capability:
             return self.result(
-                rid, pointer, field, Outcome.UNSUPPORTED,
+                rid,
+                pointer,
+                field,
+                Outcome.UNSUPPORTED,
                 f"sent {sent}; refused with a clean {exchange.describe(200)}: the capability is not offered",
                 exchanges=(exchange,),
             )
         why = "a valid value was rejected" if status < 500 else "a valid value crashed the server"
         return self.result(
-            rid, pointer, field, Outcome.FAILED, f"sent {sent}; expected 2xx, got {exchange.describe()}: {why}",
+            rid,
+            pointer,
+            field,
+            Outcome.FAILED,
+            f"sent {sent}; expected 2xx, got {exchange.describe()}: {why}",
             exchanges=(exchange,),
         )
 
@@ -136,7 +141,11 @@ class Judge:
             return self.result(rid, pointer, field, Outcome.PASSED, f"sent {sent}; rejected with HTTP {status}")
         why = "an invalid value was accepted" if status < 400 else "a client error answered as a server error"
         return self.result(
-            rid, pointer, field, Outcome.FAILED, f"sent {sent}; expected 4xx, got {exchange.describe()}: {why}",
+            rid,
+            pointer,
+            field,
+            Outcome.FAILED,
+            f"sent {sent}; expected 4xx, got {exchange.describe()}: {why}",
             exchanges=(exchange,),
         )
 
@@ -163,13 +172,20 @@ class Judge:
             return infra
         if exchange.status != expected:
             return self.result(
-                rid, pointer, field, Outcome.FAILED, f"sent {sent}; expected HTTP {expected}, got {exchange.describe()}",
+                rid,
+                pointer,
+                field,
+                Outcome.FAILED,
+                f"sent {sent}; expected HTTP {expected}, got {exchange.describe()}",
                 exchanges=(exchange,),
             )
         problems = self.envelope_errors(exchange) if envelope else []
         if problems:
             return self.result(
-                rid, pointer, field, Outcome.FAILED,
+                rid,
+                pointer,
+                field,
+                Outcome.FAILED,
                 f"sent {sent}; HTTP {expected} as expected, but not the error envelope: {'; '.join(problems)}",
                 exchanges=(exchange,),
             )
@@ -180,7 +196,10 @@ class Judge:
         if exchange.content_type == expected:
             return self.result(rid, pointer, None, Outcome.PASSED, f"sent {sent}; Content-Type {expected}")
         return self.result(
-            rid, pointer, None, Outcome.FAILED,
+            rid,
+            pointer,
+            None,
+            Outcome.FAILED,
             f"sent {sent}; expected Content-Type {expected}, got {exchange.content_type or '(none)'}",
             exchanges=(exchange,),
         )
@@ -189,13 +208,20 @@ class Judge:
         """The JSON body of a 200 answer is valid against the contract's schema at `schema`."""
         if not exchange.is_json:
             return self.result(
-                rid, pointer, None, Outcome.FAILED, f"sent {sent}; the body is not JSON: {exchange.text[:300]!r}",
+                rid,
+                pointer,
+                None,
+                Outcome.FAILED,
+                f"sent {sent}; the body is not JSON: {exchange.text[:300]!r}",
                 exchanges=(exchange,),
             )
         problems = self.contract.schema_errors(schema, exchange.json)
         if problems:
             return self.result(
-                rid, pointer, None, Outcome.FAILED,
+                rid,
+                pointer,
+                None,
+                Outcome.FAILED,
                 f"sent {sent}; the body breaks {schema.rsplit('/', 1)[-1]}: {'; '.join(problems)}",
                 exchanges=(exchange,),
             )

@@ -134,9 +134,7 @@ def create_app(config: ServerConfig) -> Starlette:
         completion_id = f"chatcmpl-{abs(hash((time.time_ns(), id(body)))) % 10**12}"
         created = int(time.time())
         if body.get("stream"):
-            return StreamingResponse(
-                _stream(body, generation, completion_id, created), media_type="text/event-stream"
-            )
+            return StreamingResponse(_stream(body, generation, completion_id, created), media_type="text/event-stream")
         payload = {
             "id": completion_id,
             "object": "chat.completion",
@@ -173,7 +171,8 @@ def _usage(generation: Generation) -> dict[str, int]:
 def _logprobs(body: dict[str, Any], choice: Choice) -> dict[str, Any] | None:
     if not body.get("logprobs"):
         return None
-    k = body.get("top_logprobs") if isinstance(body.get("top_logprobs"), int) else 0
+    top = body.get("top_logprobs")
+    k = top if isinstance(top, int) else 0
     content = []
     for i, token in enumerate(choice.tokens):
         alternatives = [token] + [f"{token.strip()}{j}" for j in range(1, k)]

@@ -15,7 +15,7 @@ FAULTS: dict[str, str] = {
     # auth
     "auth_not_enforced": "requests without or with a wrong token are served",
     "auth_any_token": "any bearer token is accepted; only a missing header is refused",
-    "auth_flat_error": "401 answers carry a flat `{\"message\": ...}` body, not the error envelope",
+    "auth_flat_error": '401 answers carry a flat `{"message": ...}` body, not the error envelope',
 }
 
 PARAMETRIC: dict[str, str] = {

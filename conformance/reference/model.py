@@ -9,12 +9,65 @@ from typing import Any
 
 __all__ = ["Choice", "Generation", "generate", "prompt_tokens"]
 
-VOCABULARY = (
-    "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa "
-    "quebec romeo sierra tango uniform victor whiskey xray yankee zulu amber basalt cedar dune ember "
-    "fjord glacier harbor island jungle kelp lagoon meadow nebula orchard prairie quartz river savanna "
-    "tundra upland valley willow yarrow zephyr anchor beacon canyon delta estuary forest"
-).split()
+VOCABULARY = [
+    "alpha",
+    "bravo",
+    "charlie",
+    "delta",
+    "echo",
+    "foxtrot",
+    "golf",
+    "hotel",
+    "india",
+    "juliet",
+    "kilo",
+    "lima",
+    "mike",
+    "november",
+    "oscar",
+    "papa",
+    "quebec",
+    "romeo",
+    "sierra",
+    "tango",
+    "uniform",
+    "victor",
+    "whiskey",
+    "xray",
+    "yankee",
+    "zulu",
+    "amber",
+    "basalt",
+    "cedar",
+    "dune",
+    "ember",
+    "fjord",
+    "glacier",
+    "harbor",
+    "island",
+    "jungle",
+    "kelp",
+    "lagoon",
+    "meadow",
+    "nebula",
+    "orchard",
+    "prairie",
+    "quartz",
+    "river",
+    "savanna",
+    "tundra",
+    "upland",
+    "valley",
+    "willow",
+    "yarrow",
+    "zephyr",
+    "anchor",
+    "beacon",
+    "canyon",
+    "delta",
+    "estuary",
+    "forest",
+]
 DEFAULT_LENGTH = (12, 24)  # natural completion length range, in tokens
 
 

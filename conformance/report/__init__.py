@@ -18,7 +18,7 @@ from allure_commons.model2 import Attachment as AllureAttachment
 
 from conformance.records import Outcome, Result
 
-__all__ = ["RunInfo", "SUMMARY_SCHEMA", "summary_schema", "totals", "write_reports"]
+__all__ = ["SUMMARY_SCHEMA", "RunInfo", "summary_schema", "totals", "write_reports"]
 
 SUMMARY_SCHEMA = "summary.schema.json"
 ALLURE_STATUS = {
@@ -78,7 +78,12 @@ def summary(results: list[Result], info: RunInfo) -> dict[str, Any]:
     return {
         "tool": {"name": "conformance", "version": info.version},
         "spec": {"path": info.spec_path, "sha256": info.spec_sha256, "file_sha256": info.spec_file_sha256},
-        "target": {"base_url": info.base_url, "model": info.model, "profile": info.profile, "reference": info.reference},
+        "target": {
+            "base_url": info.base_url,
+            "model": info.model,
+            "profile": info.profile,
+            "reference": info.reference,
+        },
         "seed": info.seed,
         "started_at": info.started_at,
         "finished_at": info.finished_at,
@@ -101,7 +106,8 @@ def markdown(results: list[Result], info: RunInfo) -> str:
         f"# Conformance: {verdict}",
         "",
         f"Target `{info.base_url}`, model `{info.model}`, profile `{info.profile}`, seed `{info.seed}`.  ",
-        f"conformance {info.version}; contract sha256 `{info.spec_sha256[:16]}`; {info.started_at} to {info.finished_at}.",
+        f"conformance {info.version}; contract sha256 `{info.spec_sha256[:16]}`; "
+        f"{info.started_at} to {info.finished_at}.",
         "",
         "| passed | failed | warned | unsupported | skipped | errors | requests | tokens (prompt + completion) |",
         "|---|---|---|---|---|---|---|---|",
@@ -116,7 +122,12 @@ def markdown(results: list[Result], info: RunInfo) -> str:
         chosen = [r for r in results if r.outcome is outcome]
         if not chosen:
             continue
-        lines += [f"## {outcome.value} ({len(chosen)})", "", "| id | field | level | clause | message |", "|---|---|---|---|---|"]
+        lines += [
+            f"## {outcome.value} ({len(chosen)})",
+            "",
+            "| id | field | level | clause | message |",
+            "|---|---|---|---|---|",
+        ]
         for r in chosen:
             lines.append(f"| `{r.id}` | {r.field or ''} | {r.level} | `{r.clause}` | {_md_cell(r.message)} |")
         lines.append("")
@@ -128,7 +139,14 @@ def markdown(results: list[Result], info: RunInfo) -> str:
             lines += ["</details>", ""]
     passed = [r.id for r in results if r.outcome is Outcome.PASSED]
     if passed:
-        lines += [f"<details><summary>passed ({len(passed)})</summary>", "", *[f"- `{p}`" for p in passed], "", "</details>", ""]
+        lines += [
+            f"<details><summary>passed ({len(passed)})</summary>",
+            "",
+            *[f"- `{p}`" for p in passed],
+            "",
+            "</details>",
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -158,7 +176,12 @@ def junit(results: list[Result], info: RunInfo) -> bytes:
         group, _, name = r.id.rpartition(".")
         case = ET.SubElement(suite, "testcase", classname=group or r.id, name=name, time=f"{r.duration_s:.3f}")
         case_props = ET.SubElement(case, "properties")
-        for key, value in (("clause", r.clause), ("citation", r.citation), ("field", r.field or ""), ("level", r.level)):
+        for key, value in (
+            ("clause", r.clause),
+            ("citation", r.citation),
+            ("field", r.field or ""),
+            ("level", r.level),
+        ):
             ET.SubElement(case_props, "property", name=key, value=value)
         if r.outcome is Outcome.WARNED:
             ET.SubElement(case_props, "property", name="warning", value=r.message)
@@ -192,7 +215,9 @@ def allure(results: list[Result], info: RunInfo, directory: Path) -> None:
             labels.append(Label("tag", "warning"))
         attachments = []
         for a in r.attachments:
-            source = ATTACHMENT_PATTERN.format(prefix=uuid.uuid4(), ext="json" if a.mime == "application/json" else "txt")
+            source = ATTACHMENT_PATTERN.format(
+                prefix=uuid.uuid4(), ext="json" if a.mime == "application/json" else "txt"
+            )
             logger.report_attached_data(body=a.content, file_name=source)
             attachments.append(AllureAttachment(name=a.name, source=source, type=a.mime))
         if r.reproduce:
@@ -226,11 +251,19 @@ def allure(results: list[Result], info: RunInfo, directory: Path) -> None:
     categories = [
         {"name": "Contract failures (MUST)", "matchedStatuses": ["failed"]},
         {"name": "Infrastructure errors", "matchedStatuses": ["broken"]},
-        {"name": "Warnings (SHOULD or interoperability)", "matchedStatuses": ["passed"], "messageRegex": "(?s)warned:.*"},
+        {
+            "name": "Warnings (SHOULD or interoperability)",
+            "matchedStatuses": ["passed"],
+            "messageRegex": "(?s)warned:.*",
+        },
         {"name": "Unsupported capabilities", "matchedStatuses": ["skipped"], "messageRegex": "(?s)unsupported:.*"},
     ]
     (directory / "categories.json").write_text(json.dumps(categories, indent=2))
-    executor = {"name": "conformance", "type": "conformance", "buildName": f"conformance {info.version} seed {info.seed}"}
+    executor = {
+        "name": "conformance",
+        "type": "conformance",
+        "buildName": f"conformance {info.version} seed {info.seed}",
+    }
     (directory / "executor.json").write_text(json.dumps(executor, indent=2))
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
 from typing import Any
 
 from conformance.checks import Judge
@@ -24,7 +25,7 @@ class Case:
     rid: str
     field: str | None
     pointer: str
-    params: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = dataclasses.field(default_factory=dict)
     level: str = "MUST"
     sends: bool = True  # False: judges the preflight only, so it runs even when the rest is skipped
 
@@ -43,7 +44,7 @@ class RunContext:
     api_key_given: bool
     preflight: Exchange | None = None
     skip_all: str | None = None
-    results: list[Result] = field(default_factory=list)
+    results: list[Result] = dataclasses.field(default_factory=list)
     stop_reason: str | None = None
 
     @property

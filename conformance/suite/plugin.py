@@ -10,7 +10,7 @@ from __future__ import annotations
 import fnmatch
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 import pytest
@@ -73,7 +73,8 @@ class SuitePlugin:
         metafunc.parametrize("case", planned, ids=[c.rid for c in planned])
 
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
-        keep, drop = [], []
+        keep: list[pytest.Item] = []
+        drop: list[pytest.Item] = []
         seen: set[str] = set()
         for item in items:
             rid = self._rid(item)
@@ -137,8 +138,8 @@ class SuitePlugin:
             pytest.skip(reason)
 
     @pytest.hookimpl(hookwrapper=True)
-    def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> Iterator[None]:
-        outcome = yield
+    def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> Generator[None, Any, None]:
+        outcome: Any = yield
         exc = outcome.excinfo[1] if outcome.excinfo else None
         if exc is not None and not isinstance(exc, pytest.skip.Exception):
             pyfuncitem.conformance_error = exc  # type: ignore[attr-defined]

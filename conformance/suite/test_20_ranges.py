@@ -30,7 +30,9 @@ def plan(ctx: RunContext) -> list[Case]:
             "wrong_type": (WRONG_TYPE, False),
         }
         for name, (value, valid) in values.items():
-            planned.append(Case(f"request.{f.name}.{name}", f.name, f.pointer, {"value": value, "valid": valid, "f": f}))
+            planned.append(
+                Case(f"request.{f.name}.{name}", f.name, f.pointer, {"value": value, "valid": valid, "f": f})
+            )
     return planned
 
 

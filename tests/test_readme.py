@@ -1,0 +1,31 @@
+"""The README's quick start: its first command runs the suite against the bundled server and passes."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from conftest import ROOT, run_cli, summary
+
+
+def quick_start_commands() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```sh\n(.+?)\n```", section, flags=re.S)
+
+
+def test_quick_start_has_exactly_two_commands() -> None:
+    commands = quick_start_commands()
+    assert len(commands) == 2
+    assert commands[0].endswith("conformance run")
+    assert commands[1].endswith("pytest")
+
+
+def test_first_command_passes_every_check(tmp_path: Path) -> None:
+    proc = run_cli("run", "--report-dir", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    data = summary(tmp_path)
+    totals = data["totals"]
+    assert totals["failed"] == totals["errors"] == totals["skipped"] == 0
+    assert totals["passed"] == len(data["results"]) > 0
+    assert re.search(r"^\d+ passed, 0 failed", proc.stderr, flags=re.M)
