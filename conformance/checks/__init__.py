@@ -14,7 +14,7 @@ from conformance.records import Attachment, Level, Outcome, Result
 from conformance.spec import ERROR_SCHEMA, Contract
 from conformance.target import Exchange
 
-__all__ = ["Judge", "infrastructure_problem", "provider_state", "show"]
+__all__ = ["Judge", "clean_4xx", "infrastructure_problem", "provider_state", "show"]
 
 RETRYABLE = frozenset({429, 502, 503, 504})
 
@@ -66,10 +66,17 @@ class Judge:
         outcome: Outcome,
         message: str,
         *,
-        level: Level = "MUST",
+        level: Level | None = None,
         exchanges: tuple[Exchange, ...] = (),
     ) -> Result:
+        """A result citing the clause at `pointer`; its level is the clause's unless given.
+
+        A failure of a SHOULD clause is `warned`, never `failed` (rule 6).
+        """
         clause = self.contract.clause(pointer)
+        level = level or clause.level  # type: ignore[assignment]
+        if outcome is Outcome.FAILED and level == "SHOULD":
+            outcome = Outcome.WARNED
         attachments = []
         for i, exchange in enumerate(exchanges):
             suffix = f" {i + 1}" if len(exchanges) > 1 else ""
@@ -82,18 +89,22 @@ class Judge:
             clause=clause.ref,
             citation=clause.citation,
             field=field,
-            level=level,
+            level=level,  # type: ignore[arg-type]
             outcome=outcome,
             message=message,
             reproduce=exchanges[-1].curl() if exchanges else None,
             attachments=attachments,
         )
 
-    def _infra(self, rid: str, pointer: str, field: str | None, exchange: Exchange, sent: str) -> Result | None:
+    def _infra(
+        self, rid: str, pointer: str, field: str | None, exchange: Exchange, sent: str, level: Level = "MUST"
+    ) -> Result | None:
         problem = infrastructure_problem(self.contract, exchange)
         if problem is None:
             return None
-        return self.result(rid, pointer, field, Outcome.ERROR, f"sent {sent}; {problem}", exchanges=(exchange,))
+        return self.result(
+            rid, pointer, field, Outcome.ERROR, f"sent {sent}; {problem}", exchanges=(exchange,), level=level
+        )
 
     def accepts(
         self,
@@ -103,16 +114,23 @@ class Judge:
         exchange: Exchange,
         sent: str,
         *,
-        capability: bool = False,
+        unsupported: bool = False,
+        level: Level = "MUST",
     ) -> Result:
-        """Rule 1: a valid value must be answered 2xx. With `capability`, a clean 4xx is `unsupported` (rule 4)."""
+        """Rule 1: a valid value must be answered 2xx.
+
+        With `unsupported` (the capability's basic use was cleanly refused and not declared), a clean 4xx is
+        `unsupported` (rule 4). With `level` SHOULD, a refusal is `warned` rather than `failed`.
+        """
         infra = self._infra(rid, pointer, field, exchange, sent)
         if infra:
             return infra
         status = exchange.status or 0
         if 200 <= status < 300:
-            return self.result(rid, pointer, field, Outcome.PASSED, f"sent {sent}; accepted with HTTP {status}")
-        if 400 <= status < 500 and capability:
+            return self.result(
+                rid, pointer, field, Outcome.PASSED, f"sent {sent}; accepted with HTTP {status}", level=level
+            )
+        if 400 <= status < 500 and unsupported:
             return self.result(
                 rid,
                 pointer,
@@ -120,6 +138,7 @@ class Judge:
                 Outcome.UNSUPPORTED,
                 f"sent {sent}; refused with a clean {exchange.describe(200)}: the capability is not offered",
                 exchanges=(exchange,),
+                level=level,
             )
         why = "a valid value was rejected" if status < 500 else "a valid value crashed the server"
         return self.result(
@@ -129,16 +148,21 @@ class Judge:
             Outcome.FAILED,
             f"sent {sent}; expected 2xx, got {exchange.describe()}: {why}",
             exchanges=(exchange,),
+            level=level if status < 500 else "MUST",
         )
 
-    def rejects(self, rid: str, pointer: str, field: str | None, exchange: Exchange, sent: str) -> Result:
+    def rejects(
+        self, rid: str, pointer: str, field: str | None, exchange: Exchange, sent: str, *, level: Level = "MUST"
+    ) -> Result:
         """Rule 2: an invalid value must be answered with a 4xx; a 2xx or a 5xx is a failure."""
         infra = self._infra(rid, pointer, field, exchange, sent)
         if infra:
             return infra
         status = exchange.status or 0
         if 400 <= status < 500:
-            return self.result(rid, pointer, field, Outcome.PASSED, f"sent {sent}; rejected with HTTP {status}")
+            return self.result(
+                rid, pointer, field, Outcome.PASSED, f"sent {sent}; rejected with HTTP {status}", level=level
+            )
         why = "an invalid value was accepted" if status < 400 else "a client error answered as a server error"
         return self.result(
             rid,
@@ -147,6 +171,39 @@ class Judge:
             Outcome.FAILED,
             f"sent {sent}; expected 4xx, got {exchange.describe()}: {why}",
             exchanges=(exchange,),
+            level=level,
+        )
+
+    def extension(
+        self, rid: str, pointer: str, field: str | None, exchange: Exchange, sent: str, *, level: Level = "MUST"
+    ) -> Result:
+        """Rule 2, for a value only OpenAI's contract allows: a 4xx passes, acceptance is `warned`, a 5xx fails."""
+        infra = self._infra(rid, pointer, field, exchange, sent)
+        if infra:
+            return infra
+        status = exchange.status or 0
+        if 400 <= status < 500:
+            return self.result(
+                rid, pointer, field, Outcome.PASSED, f"sent {sent}; rejected with HTTP {status}", level=level
+            )
+        if status < 400:
+            return self.result(
+                rid,
+                pointer,
+                field,
+                Outcome.WARNED,
+                f"sent {sent}; accepted with HTTP {status}: only OpenAI's contract allows this value",
+                exchanges=(exchange,),
+                level=level,
+            )
+        return self.result(
+            rid,
+            pointer,
+            field,
+            Outcome.FAILED,
+            f"sent {sent}; got {exchange.describe()}: a client error answered as a server error",
+            exchanges=(exchange,),
+            level=level,
         )
 
     def envelope_errors(self, exchange: Exchange) -> list[str]:
@@ -226,3 +283,8 @@ class Judge:
                 exchanges=(exchange,),
             )
         return self.result(rid, pointer, None, Outcome.PASSED, f"sent {sent}; body valid against {schema}")
+
+
+def clean_4xx(exchange: Exchange) -> bool:
+    """Answered with a client error (not a provider state: those are caught before)."""
+    return exchange.status is not None and 400 <= exchange.status < 500

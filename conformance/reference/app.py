@@ -53,7 +53,9 @@ def create_app(config: ServerConfig) -> Starlette:
     """Build the ASGI app for `config`."""
     contract = config.contract
     assert contract is not None
-    request_validator = contract.validator(REQUEST_SCHEMA)
+    # with `openai_extensions`, the server takes what OpenAI's contract allows (plain-string stop, ...)
+    validating = contract.other("openai") if "openai_extensions" in config.faults else contract
+    request_validator = validating.validator(REQUEST_SCHEMA)
     faults = config.faults
 
     def error_response(error: ApiError) -> Response:
@@ -76,7 +78,7 @@ def create_app(config: ServerConfig) -> Starlette:
             raise ApiError(401, "AUTH_ERROR", "Authentication failed")
 
     def tolerated(field: str, validator: str, instance: Any, schema: dict[str, Any]) -> bool:
-        """Whether a fault makes the server let this schema violation of `field` through."""
+        """Whether a fault lets this schema violation of `field` through (or turns it into a 500)."""
         if validator in ("minimum", "maximum"):
             if field in fault_fields(faults, "range_500"):
                 raise ApiError(500, "INTERNAL_ERROR", "inference backend error")
@@ -84,9 +86,50 @@ def create_app(config: ServerConfig) -> Starlette:
                 return True
             bound = schema.get(validator)
             return field in fault_fields(faults, "range_tolerant") and abs(instance - bound) <= 1
+        if field == "stop" and validator == "maxItems":
+            if "stop_500" in faults:
+                raise ApiError(500, "INTERNAL_ERROR", "inference backend error")
+            return "stop_unchecked" in faults
+        if field == "tools" and "tools_malformed_500" in faults:
+            raise ApiError(500, "INTERNAL_ERROR", "inference backend error")
+        if field == "tool_choice" and "tool_choice_unchecked" in faults:
+            return True
         return validator == "type" and field in fault_fields(faults, "type_unchecked")
 
+    def refuse(body: dict[str, Any]) -> None:
+        """Faults that refuse what the contract says must be accepted, or an optional capability."""
+        for name in fault_fields(faults, "reject_field"):
+            if body.get(name) is not None:
+                raise ApiError(400, "BAD_REQUEST", f"{name}: unsupported parameter", name)
+        used = {
+            "tools": bool(body.get("tools")),
+            "logprobs": bool(body.get("logprobs")) or body.get("top_logprobs") is not None,
+            "n": body.get("n") not in (None, 1),
+            "response_format": (body.get("response_format") or {}).get("type", "text") != "text",
+            "stream": bool(body.get("stream")),
+        }
+        for capability in fault_fields(faults, "refuse"):
+            if used.get(capability):
+                raise ApiError(400, "BAD_REQUEST", f"{capability} is not supported by this server", capability)
+        stop = body.get("stop")
+        if "stop_max_exclusive" in faults and isinstance(stop, list):
+            if len(stop) >= contract.field("stop")["maxItems"]:
+                raise ApiError(400, "BAD_REQUEST", "stop: too many sequences", "stop")
+        if "named_tool_choice_rejected" in faults and isinstance(body.get("tool_choice"), dict):
+            raise ApiError(400, "BAD_REQUEST", "tool_choice: only none and auto are supported", "tool_choice")
+        for ranged in contract.ranged_fields():
+            if ranged.name in fault_fields(faults, "range_exclusive"):
+                value = body.get(ranged.name)
+                values = value.values() if isinstance(value, dict) else [value]
+                if any(v in (ranged.minimum, ranged.maximum) for v in values if isinstance(v, int | float)):
+                    raise ApiError(400, "BAD_REQUEST", f"{ranged.name}: must be strictly inside its range")
+
     def validate(body: Any) -> None:
+        if isinstance(body, dict):
+            if "model_optional" in faults and "model" not in body:
+                body["model"] = config.models[0]
+            if "messages_missing_500" in faults and "messages" not in body:
+                raise ApiError(500, "INTERNAL_ERROR", "KeyError: 'messages'")
         errors = []
         for error in request_validator.iter_errors(body):
             path = [str(p) for p in error.absolute_path]
@@ -96,12 +139,7 @@ def create_app(config: ServerConfig) -> Starlette:
         if errors:
             path, message = min(errors, key=lambda e: len(e[0]))
             raise ApiError(400, "BAD_REQUEST", f"{'.'.join(path) or 'body'}: {message}"[:500], ".".join(path) or None)
-        for ranged in contract.ranged_fields():
-            if ranged.name in fault_fields(faults, "range_exclusive"):
-                value = body.get(ranged.name)
-                values = value.values() if isinstance(value, dict) else [value]
-                if any(v in (ranged.minimum, ranged.maximum) for v in values if isinstance(v, int | float)):
-                    raise ApiError(400, "BAD_REQUEST", f"{ranged.name}: must be strictly inside its range")
+        refuse(body)
         if config.variant == "strict":
             if not body["messages"]:
                 raise ApiError(400, "BAD_REQUEST", "messages: must not be empty", "messages")
@@ -109,7 +147,7 @@ def create_app(config: ServerConfig) -> Starlette:
                 value = body.get(name)
                 if isinstance(value, int) and value < 1:
                     raise ApiError(400, "BAD_REQUEST", f"{name}: must be at least 1", name)
-        if body["model"] not in config.models:
+        if body["model"] not in config.models and "any_model" not in faults:
             status = 404 if config.profile == "openai" else 400
             raise ApiError(status, "MODEL_NOT_SUPPORTED", f"Model not supported: {body['model']}", "model")
 
@@ -119,7 +157,8 @@ def create_app(config: ServerConfig) -> Starlette:
             try:
                 body = json.loads(raw)
             except ValueError:
-                raise ApiError(400, "BAD_REQUEST", "Failed to parse the body as JSON") from None
+                status = 422 if "malformed_json_422" in faults else 500 if "malformed_json_500" in faults else 400
+                raise ApiError(status, "BAD_REQUEST", "Failed to parse the body as JSON") from None
             authenticate(request)
             validate(body)
             if "chat_500" in faults:

@@ -16,6 +16,19 @@ FAULTS: dict[str, str] = {
     "auth_not_enforced": "requests without or with a wrong token are served",
     "auth_any_token": "any bearer token is accepted; only a missing header is refused",
     "auth_flat_error": '401 answers carry a flat `{"message": ...}` body, not the error envelope',
+    # request fields
+    "stop_unchecked": "more stop sequences than the maximum are accepted",
+    "stop_500": "more stop sequences than the maximum answer 500",
+    "stop_max_exclusive": "exactly the maximum number of stop sequences is rejected",
+    "openai_extensions": "values only OpenAI's contract allows are accepted (plain-string stop, required, developer)",
+    "tool_choice_unchecked": "any tool_choice string is accepted",
+    "named_tool_choice_rejected": "a named-function tool_choice is rejected",
+    "tools_malformed_500": "a malformed `tools` entry answers 500",
+    "model_optional": "a request without `model` is served with a default model",
+    "messages_missing_500": "a request without `messages` answers 500",
+    "malformed_json_422": "a body that is not JSON answers 422 (not the 400 it should)",
+    "malformed_json_500": "a body that is not JSON answers 500",
+    "any_model": "an unknown model is served",
 }
 
 PARAMETRIC: dict[str, str] = {
@@ -24,6 +37,8 @@ PARAMETRIC: dict[str, str] = {
     "range_exclusive": "FIELD exactly at a bound is rejected (bounds taken as exclusive)",
     "range_tolerant": "FIELD up to 1 beyond a bound is accepted (a rounding tolerance)",
     "type_unchecked": "FIELD of the wrong JSON type is accepted",
+    "reject_field": "a request carrying FIELD is refused with 400",
+    "refuse": "requests using the capability FIELD (tools, logprobs, n, response_format, stream) get 400",
 }
 
 

@@ -73,6 +73,7 @@ class Clause:
     quote: str | None = None
     source_pointer: str | None = None
     erratum: str | None = None
+    level: str = "MUST"
 
     @property
     def ref(self) -> str:
@@ -180,6 +181,7 @@ class Contract:
                     quote=source.get("quote"),
                     source_pointer=source.get("pointer"),
                     erratum=source.get("erratum"),
+                    level=node.get("x-level", "MUST"),
                 )
         raise ContractError(f"no x-source for {pointer}")
 
@@ -200,6 +202,15 @@ class Contract:
             where = "/".join(str(p) for p in error.absolute_path) or "(root)"
             out.append(f"{where}: {error.message[:300]}")
         return out
+
+    def other(self, profile: str) -> Contract:
+        """The same document under another profile (to tell, say, OpenAI-only values apart)."""
+        return self if profile == self.profile else Contract(self.raw, profile, self.path)
+
+    def enum(self, pointer: str) -> list[Any]:
+        """The `enum` (or `const`) values of the schema at `pointer`."""
+        node = self.node(pointer)
+        return list(node["enum"]) if "enum" in node else [node["const"]] if "const" in node else []
 
     def ranged_fields(self) -> list[RangedField]:
         """Every request field whose values have a stated minimum and maximum, in document order."""

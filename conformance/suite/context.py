@@ -8,14 +8,49 @@ from dataclasses import dataclass
 from typing import Any
 
 from conformance.checks import Judge
-from conformance.records import Result
+from conformance.records import Level, Result
 from conformance.spec import Contract
 from conformance.target import Exchange, TargetClient
 
 __all__ = ["Case", "RunContext"]
 
 SMALL_LIMIT = 4  # completion tokens for requests whose output does not matter
+TOOL_LIMIT = 64  # enough for a tool call or a small JSON object
 PROMPT = "Reply with one short sentence about the sea."
+LONG_PROMPT = "Count from one to fifty in words, separated by spaces."
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_current_weather",
+        "description": "Get the current weather in a location",
+        "parameters": {
+            "type": "object",
+            "properties": {"location": {"type": "string", "description": "The location to get the weather for"}},
+            "required": ["location"],
+        },
+    },
+}
+TIME_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_local_time",
+        "description": "Get the local time in a city",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string", "description": "The city"}},
+            "required": ["city"],
+        },
+    },
+}
+TOOL_PROMPT = "What is the weather in Paris right now? Use a tool."
+# The basic use of each optional capability (rule 4 of design.md): a clean 4xx to it means `unsupported`.
+CAPABILITIES: dict[str, dict[str, Any]] = {
+    "n": {"n": 2},
+    "tools": {"tools": [WEATHER_TOOL], "tool_choice": "auto", "max_completion_tokens": TOOL_LIMIT},
+    "logprobs": {"logprobs": True},
+    "response_format": {"response_format": {"type": "json_object"}},
+    "stream": {"stream": True},
+}
 
 
 @dataclass(frozen=True)
@@ -26,7 +61,7 @@ class Case:
     field: str | None
     pointer: str
     params: dict[str, Any] = dataclasses.field(default_factory=dict)
-    level: str = "MUST"
+    level: Level | None = None  # None: the clause's own level
     sends: bool = True  # False: judges the preflight only, so it runs even when the rest is skipped
 
     def __getitem__(self, key: str) -> Any:
@@ -46,6 +81,9 @@ class RunContext:
     skip_all: str | None = None
     results: list[Result] = dataclasses.field(default_factory=list)
     stop_reason: str | None = None
+    declared: frozenset[str] = frozenset()
+    limit_honoured: bool = True
+    cache: dict[str, Exchange] = dataclasses.field(default_factory=dict)
 
     @property
     def judge(self) -> Judge:
@@ -60,3 +98,24 @@ class RunContext:
         }
         base.update(copy.deepcopy(fields))
         return base
+
+    def send(self, key: str, body: dict[str, Any]) -> Exchange:
+        """Send `body` once per run; later calls with the same key reuse the exchange (and cost nothing)."""
+        if key not in self.cache:
+            self.cache[key] = self.client.chat(body)
+        return self.cache[key]
+
+    def basic_use(self, capability: str) -> Exchange:
+        """The exchange of a capability's basic use (sent once per run)."""
+        fields = CAPABILITIES[capability]
+        prompt = TOOL_PROMPT if capability == "tools" else PROMPT
+        body = self.body(**fields)
+        body["messages"][0]["content"] = prompt
+        return self.send(f"capability.{capability}", body)
+
+    def refused(self, capability: str) -> bool:
+        """True when the capability's basic use got a clean 4xx and the target did not declare it."""
+        if capability in self.declared:
+            return False
+        status = self.basic_use(capability).status or 0
+        return 400 <= status < 500

@@ -146,7 +146,7 @@ class SuitePlugin:
             outcome.force_result(True)
 
     def _plain(self, case: Case, outcome: Outcome, message: str) -> Result:
-        return self.run_ctx.judge.result(case.rid, case.pointer, case.field, outcome, message, level=case.level)  # type: ignore[arg-type]
+        return self.run_ctx.judge.result(case.rid, case.pointer, case.field, outcome, message, level=case.level)
 
     def _finish(self, result: Result) -> None:
         self.run_ctx.results.append(result)

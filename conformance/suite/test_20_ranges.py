@@ -10,6 +10,7 @@ from conformance.suite.context import Case, RunContext
 from conformance.suite.plugin import Recorder, cases
 
 WRONG_TYPE = "hot"  # a string no number parser takes
+CAPABILITY_OF = {"top_logprobs": "logprobs", "n": "n"}  # fields whose use is an optional capability
 
 
 def _round(value: float, integer: bool) -> float | int:
@@ -54,6 +55,8 @@ def test_range(ctx: RunContext, case: Case, record: Recorder) -> None:
     exchange = ctx.client.chat(ctx.body(**fields))
     sent = ", ".join(f"{k}={show(v)}" for k, v in fields.items())
     if case["valid"]:
-        record(ctx.judge.accepts(case.rid, case.pointer, case.field, exchange, sent))
+        capability = CAPABILITY_OF.get(f.name)
+        refused = capability is not None and 400 <= (exchange.status or 0) < 500 and ctx.refused(capability)
+        record(ctx.judge.accepts(case.rid, case.pointer, case.field, exchange, sent, unsupported=refused))
     else:
         record(ctx.judge.rejects(case.rid, case.pointer, case.field, exchange, sent))
