@@ -111,10 +111,9 @@ def create_app(config: ServerConfig) -> Starlette:
         for capability in fault_fields(faults, "refuse"):
             if used.get(capability):
                 raise ApiError(400, "BAD_REQUEST", f"{capability} is not supported by this server", capability)
-        stop = body.get("stop")
-        if "stop_max_exclusive" in faults and isinstance(stop, list):
-            if len(stop) >= contract.field("stop")["maxItems"]:
-                raise ApiError(400, "BAD_REQUEST", "stop: too many sequences", "stop")
+        stop, most = body.get("stop"), contract.field("stop")["maxItems"]
+        if "stop_max_exclusive" in faults and isinstance(stop, list) and len(stop) >= most:
+            raise ApiError(400, "BAD_REQUEST", "stop: too many sequences", "stop")
         if "named_tool_choice_rejected" in faults and isinstance(body.get("tool_choice"), dict):
             raise ApiError(400, "BAD_REQUEST", "tool_choice: only none and auto are supported", "tool_choice")
         for ranged in contract.ranged_fields():
