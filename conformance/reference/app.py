@@ -61,6 +61,8 @@ def create_app(config: ServerConfig) -> Starlette:
     def error_response(error: ApiError) -> Response:
         if error.status == 401 and "auth_flat_error" in faults:
             return JSONResponse({"message": error.message}, status_code=401)
+        if error.status == 400 and "error_flat" in faults:
+            return Response(error.message, status_code=400, media_type="text/plain")
         if config.profile == "openai":
             kind = "invalid_request_error" if error.status < 500 else "server_error"
             body = {"error": {"message": error.message, "type": kind, "param": error.param, "code": error.code}}
@@ -176,12 +178,13 @@ def create_app(config: ServerConfig) -> Starlette:
         payload = {
             "id": completion_id,
             "object": "chat.completion",
-            "created": str(created) if "created_string" in faults else created,
+            "created": created,
             "model": body["model"],
             "system_fingerprint": "fp_reference",
             "choices": [_choice(body, choice) for choice in generation.choices],
             "usage": _usage(generation),
         }
+        _break_response(payload, faults)
         if "wrong_content_type" in faults:
             return Response(json.dumps(payload), media_type="text/plain")
         return JSONResponse(payload)
@@ -196,6 +199,34 @@ def create_app(config: ServerConfig) -> Starlette:
             Route("/v1/models", models, methods=["GET"]),
         ]
     )
+
+
+def _break_response(payload: dict[str, Any], faults: frozenset[str]) -> None:
+    """Apply the response-contract faults to a completion."""
+    if "created_string" in faults:
+        payload["created"] = str(payload["created"])
+    if "created_float" in faults:
+        payload["created"] = payload["created"] + 0.5
+    if "created_ms" in faults:
+        payload["created"] = payload["created"] * 1000
+    if "object_wrong" in faults:
+        payload["object"] = "chat.completions"
+    if "id_empty" in faults:
+        payload["id"] = ""
+    if "role_user" in faults:
+        for choice in payload["choices"]:
+            choice["message"]["role"] = "user"
+    if "finish_reason_empty" in faults:
+        for choice in payload["choices"]:
+            choice["finish_reason"] = ""
+    if "usage_total_wrong" in faults:
+        payload["usage"]["total_tokens"] += 1
+    if "usage_missing" in faults:
+        del payload["usage"]
+    if "extra_keys" in faults:
+        payload.update(signature="c2lnbmF0dXJl", response_hash="aGFzaA==")
+    if "choices_string" in faults:
+        payload["choices"] = json.dumps(payload["choices"])
 
 
 def _usage(generation: Generation) -> dict[str, int]:
