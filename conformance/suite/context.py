@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from conformance.checks import Judge
-from conformance.records import Level, Result
+from conformance.records import Level, Outcome, Result
 from conformance.spec import Contract
 from conformance.target import Exchange, TargetClient
 
@@ -98,6 +98,14 @@ class RunContext:
         }
         base.update(copy.deepcopy(fields))
         return base
+
+    def verdict(
+        self, case: Case, outcome: Outcome, message: str, *exchanges: Exchange, level: Level | None = None
+    ) -> Result:
+        """A result for `case`, citing its clause and field."""
+        return self.judge.result(
+            case.rid, case.pointer, case.field, outcome, message, exchanges=exchanges, level=level or case.level
+        )
 
     def send(self, key: str, body: dict[str, Any]) -> Exchange:
         """Send `body` once per run; later calls with the same key reuse the exchange (and cost nothing)."""
