@@ -28,7 +28,6 @@ __all__ = ["EXIT_ERRORS", "EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "RunSettings",
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ERRORS = 0, 1, 2, 3
 SUITE_DIR = Path(__file__).parent / "suite"
-PREFLIGHT_LIMIT = 4
 
 
 @dataclass
@@ -99,12 +98,13 @@ def run(settings: RunSettings) -> int:
         _say(f"conformance {__version__}: target {shown_url}, model {model}, profile {contract.profile}, seed {seed}")
         ctx = RunContext(contract=contract, client=client, model=model, seed=seed, api_key_given=bool(api_key))
         try:
-            ctx.preflight = client.chat(ctx.body(limit=PREFLIGHT_LIMIT))
+            ctx.preflight = client.chat(ctx.body())
             problem = preflight_problem(ctx, ctx.preflight)
             if problem:
                 stopped = problem
                 _say(f"conformance: preflight: {problem}")
             else:
+                ctx.limit_honoured = ctx.preflight_limit()[0]
                 if ctx.preflight.status != 200:
                     ctx.skip_all = f"the minimal request was answered HTTP {ctx.preflight.status}, not 200"
                 plugin = SuitePlugin(ctx, settings.only, settings.skip, progress=settings.progress)

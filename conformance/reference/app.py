@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -169,8 +170,10 @@ def create_app(config: ServerConfig) -> Starlette:
             return error_response(error)
 
     def respond(body: dict[str, Any]) -> Response:
-        limits = [v for v in (body.get("max_completion_tokens"), body.get("max_tokens")) if isinstance(v, int)]
-        generation = generate(body, limit=max(0, min(limits)) if limits else None)
+        asked = _as_generated(body, faults)
+        limits = [v for v in (asked.get("max_completion_tokens"), asked.get("max_tokens")) if isinstance(v, int)]
+        generation = generate(asked, limit=max(0, min(limits)) if limits else None)
+        _break_generation(generation, faults)
         completion_id = f"chatcmpl-{abs(hash((time.time_ns(), id(body)))) % 10**12}"
         created = int(time.time())
         if body.get("stream"):
@@ -181,7 +184,7 @@ def create_app(config: ServerConfig) -> Starlette:
             "created": created,
             "model": body["model"],
             "system_fingerprint": "fp_reference",
-            "choices": [_choice(body, choice) for choice in generation.choices],
+            "choices": [_choice(body, choice, faults) for choice in generation.choices],
             "usage": _usage(generation),
         }
         _break_response(payload, faults)
@@ -199,6 +202,40 @@ def create_app(config: ServerConfig) -> Starlette:
             Route("/v1/models", models, methods=["GET"]),
         ]
     )
+
+
+def _as_generated(body: dict[str, Any], faults: frozenset[str]) -> dict[str, Any]:
+    """The request as a faulty server would act on it (fields ignored or changed)."""
+    asked = dict(body)
+    dropped = {
+        "ignore_completion_limit": "max_completion_tokens",
+        "ignore_max_tokens": "max_tokens",
+        "stop_ignored": "stop",
+        "json_object_ignored": "response_format",
+        "ignore_n": "n",
+    }
+    for fault, name in dropped.items():
+        if fault in faults:
+            asked.pop(name, None)
+    if "tool_choice_none_ignored" in faults and asked.get("tool_choice") == "none":
+        asked["tool_choice"] = "auto"
+    if "named_tool_ignored" in faults and isinstance(asked.get("tool_choice"), dict):
+        asked["tool_choice"] = "auto"
+    if "seed_ignored" in faults:
+        asked["seed"] = random.randrange(2**32)
+    return asked
+
+
+def _break_generation(generation: Generation, faults: frozenset[str]) -> None:
+    """Apply the semantic faults to generated choices."""
+    for choice in generation.choices:
+        if "finish_stop_when_cut" in faults and choice.finish_reason == "length":
+            choice.finish_reason = "stop"
+        if choice.matched_stop is not None:
+            if "stop_includes_sequence" in faults:
+                choice.tokens.append(choice.matched_stop)
+            if "stop_finish_length" in faults:
+                choice.finish_reason = "length"
 
 
 def _break_response(payload: dict[str, Any], faults: frozenset[str]) -> None:
@@ -237,11 +274,13 @@ def _usage(generation: Generation) -> dict[str, int]:
     }
 
 
-def _logprobs(body: dict[str, Any], choice: Choice) -> dict[str, Any] | None:
-    if not body.get("logprobs"):
+def _logprobs(body: dict[str, Any], choice: Choice, faults: frozenset[str]) -> dict[str, Any] | None:
+    if not body.get("logprobs") or "logprobs_dropped" in faults:
         return None
     top = body.get("top_logprobs")
     k = top if isinstance(top, int) else 0
+    if "top_logprobs_fewer" in faults:
+        k = max(0, k - 1)
     content = []
     for i, token in enumerate(choice.tokens):
         alternatives = [token] + [f"{token.strip()}{j}" for j in range(1, k)]
@@ -249,7 +288,9 @@ def _logprobs(body: dict[str, Any], choice: Choice) -> dict[str, Any] | None:
             {
                 "token": token,
                 "logprob": -0.01 - 0.1 * (i % 5),
-                "bytes": list(token.encode()),
+                "bytes": [str(b) for b in token.encode()]
+                if "logprobs_bytes_strings" in faults
+                else list(token.encode()),
                 "top_logprobs": [
                     {"token": alt, "logprob": -0.01 - 0.1 * (i % 5) - j, "bytes": list(alt.encode())}
                     for j, alt in enumerate(alternatives[:k])
@@ -259,23 +300,26 @@ def _logprobs(body: dict[str, Any], choice: Choice) -> dict[str, Any] | None:
     return {"content": content}
 
 
-def _tool_calls(choice: Choice) -> list[dict[str, Any]] | None:
+def _tool_calls(choice: Choice, faults: frozenset[str]) -> list[dict[str, Any]] | None:
     if choice.tool_call is None:
         return None
     call = choice.tool_call
-    return [{"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}]
+    arguments: Any = call.arguments
+    if "arguments_object" in faults and choice.finish_reason != "length":
+        arguments = json.loads(call.arguments)
+    return [{"id": call.id, "type": "function", "function": {"name": call.name, "arguments": arguments}}]
 
 
-def _choice(body: dict[str, Any], choice: Choice) -> dict[str, Any]:
+def _choice(body: dict[str, Any], choice: Choice, faults: frozenset[str]) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": None if choice.tool_call else choice.content}
-    calls = _tool_calls(choice)
+    calls = _tool_calls(choice, faults)
     if calls:
         message["tool_calls"] = calls
     return {
         "index": choice.index,
         "message": message,
         "finish_reason": choice.finish_reason,
-        "logprobs": _logprobs(body, choice),
+        "logprobs": _logprobs(body, choice, faults),
     }
 
 

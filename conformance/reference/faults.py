@@ -40,6 +40,22 @@ FAULTS: dict[str, str] = {
     "malformed_json_422": "a body that is not JSON answers 422 (not the 400 it should)",
     "malformed_json_500": "a body that is not JSON answers 500",
     "any_model": "an unknown model is served",
+    # semantics
+    "ignore_completion_limit": "`max_completion_tokens` is ignored",
+    "ignore_max_tokens": "`max_tokens` is ignored",
+    "finish_stop_when_cut": "output cut by the token limit reports finish_reason `stop`",
+    "stop_ignored": "stop sequences are ignored",
+    "stop_includes_sequence": "the output includes the stop sequence that ended it",
+    "stop_finish_length": "output ended by a stop sequence reports finish_reason `length`",
+    "ignore_n": "`n` is silently ignored (one choice)",
+    "tool_choice_none_ignored": "`tool_choice: none` still calls a tool",
+    "named_tool_ignored": "a named tool_choice calls the first tool instead",
+    "arguments_object": "tool-call `arguments` is a JSON object, not a string",
+    "json_object_ignored": "`response_format: json_object` is accepted and ignored",
+    "logprobs_dropped": "`logprobs: true` is accepted and silently dropped",
+    "top_logprobs_fewer": "one alternative fewer than `top_logprobs` asks",
+    "logprobs_bytes_strings": "logprobs `bytes` are strings, not integers",
+    "seed_ignored": "`seed` is ignored: every request samples anew",
 }
 
 PARAMETRIC: dict[str, str] = {

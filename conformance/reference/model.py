@@ -87,6 +87,7 @@ class Choice:
     tokens: list[str] = field(default_factory=list)
     tool_call: ToolCall | None = None
     finish_reason: str = "stop"
+    matched_stop: str | None = None  # the stop sequence that ended the output
 
     @property
     def content(self) -> str:
@@ -207,8 +208,9 @@ def generate(body: dict[str, Any], *, limit: int | None) -> Generation:
                 choice.finish_reason = "length"
                 break
             candidate = text + token
-            cut = min((candidate.find(s) for s in stops if s in candidate), default=-1)
-            if cut >= 0:
+            found = [(candidate.find(s), s) for s in stops if s in candidate]
+            if found:
+                cut, choice.matched_stop = min(found)
                 kept = candidate[:cut][len(text) :]
                 if kept:
                     choice.tokens.append(kept)

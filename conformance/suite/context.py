@@ -18,7 +18,7 @@ SMALL_LIMIT = 4  # completion tokens for requests whose output does not matter
 TOOL_LIMIT = 64  # enough for a tool call or a small JSON object
 PROMPT = "Reply with one short sentence about the sea."
 LONG_PROMPT = "Count from one to fifty in words, separated by spaces."
-WEATHER_TOOL = {
+WEATHER_TOOL: dict[str, Any] = {
     "type": "function",
     "function": {
         "name": "get_current_weather",
@@ -30,7 +30,7 @@ WEATHER_TOOL = {
         },
     },
 }
-TIME_TOOL = {
+TIME_TOOL: dict[str, Any] = {
     "type": "function",
     "function": {
         "name": "get_local_time",
@@ -43,12 +43,13 @@ TIME_TOOL = {
     },
 }
 TOOL_PROMPT = "What is the weather in Paris right now? Use a tool."
+JSON_PROMPT = "Reply with a JSON object whose one key, answer, holds a short sentence about the sea."
 # The basic use of each optional capability (rule 4 of design.md): a clean 4xx to it means `unsupported`.
 CAPABILITIES: dict[str, dict[str, Any]] = {
     "n": {"n": 2},
     "tools": {"tools": [WEATHER_TOOL], "tool_choice": "auto", "max_completion_tokens": TOOL_LIMIT},
     "logprobs": {"logprobs": True},
-    "response_format": {"response_format": {"type": "json_object"}},
+    "response_format": {"response_format": {"type": "json_object"}, "max_completion_tokens": TOOL_LIMIT},
     "stream": {"stream": True},
 }
 
@@ -99,6 +100,17 @@ class RunContext:
         base.update(copy.deepcopy(fields))
         return base
 
+    def preflight_limit(self) -> tuple[bool, str]:
+        """Whether the preflight honoured its completion limit (judged on `usage.completion_tokens`)."""
+        body = self.preflight.json if self.preflight is not None else None
+        usage = body.get("usage") if isinstance(body, dict) else None
+        used = usage.get("completion_tokens") if isinstance(usage, dict) else None
+        if not isinstance(used, int):
+            return True, "no usage.completion_tokens to compare with the limit"
+        if used > SMALL_LIMIT:
+            return False, f"sent max_completion_tokens={SMALL_LIMIT}; usage.completion_tokens is {used}"
+        return True, f"sent max_completion_tokens={SMALL_LIMIT}; completion_tokens {used}"
+
     def verdict(
         self, case: Case, outcome: Outcome, message: str, *exchanges: Exchange, level: Level | None = None
     ) -> Result:
@@ -116,7 +128,7 @@ class RunContext:
     def basic_use(self, capability: str) -> Exchange:
         """The exchange of a capability's basic use (sent once per run)."""
         fields = CAPABILITIES[capability]
-        prompt = TOOL_PROMPT if capability == "tools" else PROMPT
+        prompt = {"tools": TOOL_PROMPT, "response_format": JSON_PROMPT}.get(capability, PROMPT)
         body = self.body(**fields)
         body["messages"][0]["content"] = prompt
         return self.send(f"capability.{capability}", body)

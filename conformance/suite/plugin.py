@@ -110,6 +110,8 @@ class SuitePlugin:
         started = time.monotonic()
         case: Case = item.callspec.params["case"]  # type: ignore[attr-defined]
         reason = (self.run_ctx.skip_all or self.run_ctx.stop_reason) if case.sends else None
+        if reason is None and case.params.get("long") and not self.run_ctx.limit_honoured:
+            reason = "the target did not honour the completion limit (response.minimal.completion_limit)"
         if reason is None and case.sends and self.run_ctx.client.remaining == 0:
             reason = f"--max-requests {self.run_ctx.client.max_requests} reached"
         item.conformance_skip = reason  # type: ignore[attr-defined]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeGuard
 
 from conformance.records import Outcome, Result
 from conformance.spec import ERROR_SCHEMA, RESPONSE_SCHEMA
@@ -33,7 +33,7 @@ def plan(ctx: RunContext) -> list[Case]:
     ]
 
 
-def is_int(value: Any) -> bool:
+def is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -42,9 +42,10 @@ def usage_problem(usage: Any) -> str | None:
     if not isinstance(usage, dict):
         return f"usage is {usage!r}, not an object"
     values = [usage.get(k) for k in ("prompt_tokens", "completion_tokens", "total_tokens")]
-    if not all(is_int(v) and v >= 0 for v in values):
+    counts = [v for v in values if is_int(v) and v >= 0]
+    if len(counts) != len(values):
         return f"usage counts are not non-negative integers: {values}"
-    prompt, completion, total = values
+    prompt, completion, total = counts
     if total != prompt + completion:
         return f"total_tokens {total} != prompt_tokens {prompt} + completion_tokens {completion}"
     return None
@@ -66,7 +67,7 @@ def _id(ctx: RunContext, body: dict[str, Any]) -> tuple[Outcome, str]:
 
 
 def _created(ctx: RunContext, body: dict[str, Any]) -> tuple[Outcome, str]:
-    value = body.get("created")
+    value: Any = body.get("created")
     if not is_int(value):
         return Outcome.FAILED, f"created is {value!r} ({type(value).__name__}), not an integer"
     if value >= MILLISECONDS:

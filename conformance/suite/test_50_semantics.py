@@ -1,0 +1,366 @@
+"""Semantics that hold on any model: expectations come from the target's own output (rule 7)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+from conformance.checks import clean_4xx, infrastructure_problem
+from conformance.records import Outcome, Result
+from conformance.suite.context import (
+    CAPABILITIES,
+    LONG_PROMPT,
+    TIME_TOOL,
+    TOOL_LIMIT,
+    TOOL_PROMPT,
+    WEATHER_TOOL,
+    Case,
+    RunContext,
+)
+from conformance.suite.plugin import Recorder, cases
+from conformance.target import Exchange
+
+FINISH = "#/components/schemas/FinishReason"
+LITERAL = "#/components/schemas/ToolChoiceLiteral"
+NAMED = "#/components/schemas/NamedToolChoice"
+ARGUMENTS = "#/components/schemas/ToolCall/properties/function/properties/arguments"
+TOKEN_LOGPROB = "#/components/schemas/TokenLogprob"
+CUT_LIMIT = 3  # completion tokens for the limit checks: far below what LONG_PROMPT asks for
+FREE_LIMIT = 16  # completion tokens for an "unconstrained" completion that a stop word is taken from
+TOP_K = 2
+
+
+class Inconclusive(Exception):
+    """The output needed for a verdict is not there (rule 7): the result is `skipped` with the reason."""
+
+
+class Unanswered(Exception):
+    """Infrastructure trouble kept the exchange from an answer (rule 5): the result is `error`."""
+
+    def __init__(self, problem: str, exchange: Exchange) -> None:
+        super().__init__(problem)
+        self.exchange = exchange
+
+
+def plan(ctx: RunContext) -> list[Case]:
+    c = ctx.contract
+    long = {"long": True}
+    return [
+        Case("semantic.max_completion_tokens.usage", "max_completion_tokens", c.field_pointer("max_completion_tokens")),
+        Case("semantic.max_completion_tokens.finish_reason", "choices.finish_reason", FINISH),
+        Case("semantic.max_tokens.usage", "max_tokens", c.field_pointer("max_tokens")),
+        Case("semantic.max_tokens.finish_reason", "choices.finish_reason", FINISH),
+        Case("semantic.stop.truncates", "stop", c.field_pointer("stop"), long),
+        Case("semantic.stop.finish_reason", "choices.finish_reason", FINISH, long),
+        Case("semantic.n.choices", "n", c.field_pointer("n")),
+        Case("semantic.tool_choice.none", "tool_choice", LITERAL, long),
+        Case("semantic.tool_choice.named", "tool_choice", NAMED, long),
+        Case("semantic.tool_calls.arguments", "choices.message.tool_calls.function.arguments", ARGUMENTS, long),
+        Case("semantic.response_format.json_object", "response_format", c.field_pointer("response_format"), long),
+        Case("semantic.logprobs.top_logprobs", "top_logprobs", c.field_pointer("top_logprobs")),
+        Case("semantic.seed.reproducible", "seed", c.field_pointer("seed"), long),
+    ]
+
+
+def first_choice(ctx: RunContext, exchange: Exchange) -> dict[str, Any]:
+    """The first choice of a 200 completion; else Unanswered (infrastructure) or Inconclusive."""
+    problem = infrastructure_problem(ctx.contract, exchange)
+    if problem:
+        raise Unanswered(problem, exchange)
+    body = exchange.json
+    choices = body.get("choices") if isinstance(body, dict) else None
+    if exchange.status != 200 or not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise Inconclusive(f"no usable completion: {exchange.describe(200)}")
+    return choices[0]
+
+
+def content_of(choice: dict[str, Any]) -> str:
+    message = choice.get("message")
+    content = message.get("content") if isinstance(message, dict) else None
+    return content if isinstance(content, str) else ""
+
+
+def tool_calls_of(choice: dict[str, Any]) -> list[Any]:
+    message = choice.get("message")
+    calls = message.get("tool_calls") if isinstance(message, dict) else None
+    return calls if isinstance(calls, list) else []
+
+
+def deterministic_body(ctx: RunContext, **fields: Any) -> dict[str, Any]:
+    body = ctx.body(limit=FREE_LIMIT, temperature=0, seed=ctx.seed, **fields)
+    body["messages"][0]["content"] = LONG_PROMPT
+    return body
+
+
+# -- token limits ------------------------------------------------------------------------------------------
+
+
+def _limit_exchange(ctx: RunContext, field: str) -> Exchange:
+    body = ctx.body(limit=CUT_LIMIT)
+    body["messages"][0]["content"] = LONG_PROMPT
+    if field == "max_tokens":
+        del body["max_completion_tokens"]
+        body["max_tokens"] = CUT_LIMIT
+    return ctx.send(f"semantic.{field}", body)
+
+
+def limit_usage(ctx: RunContext, case: Case, field: str) -> Result:
+    exchange = _limit_exchange(ctx, field)
+    body = exchange.json
+    first_choice(ctx, exchange)
+    usage = body.get("usage") if isinstance(body, dict) else None
+    used = usage.get("completion_tokens") if isinstance(usage, dict) else None
+    if not isinstance(used, int):
+        raise Inconclusive("no usage.completion_tokens to compare with the limit")
+    if used > CUT_LIMIT:
+        return ctx.verdict(
+            case, Outcome.FAILED, f"sent {field}={CUT_LIMIT}; usage.completion_tokens is {used}", exchange
+        )
+    return ctx.verdict(case, Outcome.PASSED, f"sent {field}={CUT_LIMIT}; completion_tokens {used}")
+
+
+def limit_finish(ctx: RunContext, case: Case, field: str) -> Result:
+    exchange = _limit_exchange(ctx, field)
+    choice = first_choice(ctx, exchange)
+    body = exchange.json
+    usage = body.get("usage") if isinstance(body, dict) else None
+    used = usage.get("completion_tokens") if isinstance(usage, dict) else None
+    reason = choice.get("finish_reason")
+    if isinstance(used, int) and used > CUT_LIMIT:
+        raise Inconclusive(f"the limit was not honoured ({used} tokens; see semantic.{field}.usage)")
+    if isinstance(used, int) and used < CUT_LIMIT and reason == "stop":
+        raise Inconclusive(f"the output ended by itself after {used} tokens, before the limit of {CUT_LIMIT}")
+    if reason == "length":
+        return ctx.verdict(case, Outcome.PASSED, f"sent {field}={CUT_LIMIT}; cut with finish_reason 'length'")
+    return ctx.verdict(
+        case,
+        Outcome.FAILED,
+        f"sent {field}={CUT_LIMIT}; output cut at {used} token(s) reports finish_reason {reason!r}, not 'length'",
+        exchange,
+    )
+
+
+# -- stop ------------------------------------------------------------------------------------------------
+
+
+def _stop_pair(ctx: RunContext) -> tuple[Exchange, Exchange, str, str]:
+    """(unconstrained, with stop word, the word, the unconstrained text before it)."""
+    free = ctx.send("semantic.free", deterministic_body(ctx))
+    text = content_of(first_choice(ctx, free))
+    seen: set[str] = set()
+    candidates = []
+    for match in re.finditer(r"[A-Za-z]{3,}", text):
+        word = match.group()
+        if word not in seen and match.start() > 0:
+            candidates.append((match.start(), word))
+        seen.add(word)
+    if not candidates:
+        raise Inconclusive(f"no word of 3+ letters after the start of the unconstrained output {text[:80]!r}")
+    position, word = candidates[min(1, len(candidates) - 1)]
+    stopped = ctx.send("semantic.stopped", deterministic_body(ctx, stop=[word]))
+    return free, stopped, word, text[:position]
+
+
+def stop_truncates(ctx: RunContext, case: Case) -> Result:
+    _free, stopped, word, prefix = _stop_pair(ctx)
+    text = content_of(first_choice(ctx, stopped))
+    sent = f"stop=[{word!r}] (taken from the unconstrained output)"
+    if word in text and text.startswith(prefix):
+        return ctx.verdict(case, Outcome.FAILED, f"sent {sent}; the output contains it: {text[:200]!r}", stopped)
+    if text.rstrip() != prefix.rstrip():
+        raise Inconclusive(f"the repeat differs from the first completion before {word!r}: {text[:80]!r}")
+    return ctx.verdict(case, Outcome.PASSED, f"sent {sent}; output ends before it: {text[-40:]!r}")
+
+
+def stop_finish(ctx: RunContext, case: Case) -> Result:
+    _free, stopped, word, prefix = _stop_pair(ctx)
+    choice = first_choice(ctx, stopped)
+    if content_of(choice).rstrip() != prefix.rstrip():
+        raise Inconclusive("the output did not end at the stop sequence (see semantic.stop.truncates)")
+    reason = choice.get("finish_reason")
+    if reason == "stop":
+        return ctx.verdict(case, Outcome.PASSED, f"stop=[{word!r}] ended the output with finish_reason 'stop'")
+    return ctx.verdict(
+        case, Outcome.FAILED, f"stop=[{word!r}] ended the output, but finish_reason is {reason!r}, not 'stop'", stopped
+    )
+
+
+# -- capabilities ------------------------------------------------------------------------------------------
+
+
+def refused(ctx: RunContext, case: Case, exchange: Exchange, capability: str) -> Result | None:
+    """`unsupported` when the capability's basic use is cleanly refused (rule 4)."""
+    problem = infrastructure_problem(ctx.contract, exchange)
+    if problem:
+        raise Unanswered(problem, exchange)
+    if clean_4xx(exchange) and ctx.refused(capability):
+        return ctx.verdict(case, Outcome.UNSUPPORTED, f"{capability} refused: {exchange.describe(200)}", exchange)
+    if exchange.status != 200:
+        return ctx.verdict(
+            case,
+            Outcome.FAILED if exchange.status and exchange.status >= 500 else Outcome.SKIPPED,
+            f"the request was not served: {exchange.describe(200)}",
+            exchange,
+        )
+    return None
+
+
+def n_choices(ctx: RunContext, case: Case) -> Result:
+    exchange = ctx.basic_use("n")
+    early = refused(ctx, case, exchange, "n")
+    if early:
+        return early
+    asked = CAPABILITIES["n"]["n"]
+    body = exchange.json
+    choices = body.get("choices") if isinstance(body, dict) else None
+    indexes = [c.get("index") for c in choices if isinstance(c, dict)] if isinstance(choices, list) else None
+    whole = [i for i in indexes or [] if isinstance(i, int)]
+    if indexes is not None and len(whole) == len(indexes) and sorted(whole) == list(range(asked)):
+        return ctx.verdict(case, Outcome.PASSED, f"sent n={asked}; got choices {indexes}")
+    return ctx.verdict(case, Outcome.FAILED, f"sent n={asked}; got choice indexes {indexes}: n was ignored", exchange)
+
+
+def _tool_body(ctx: RunContext, tool_choice: Any) -> dict[str, Any]:
+    body = ctx.body(limit=TOOL_LIMIT, tools=[WEATHER_TOOL, TIME_TOOL], tool_choice=tool_choice, seed=ctx.seed)
+    body["messages"][0]["content"] = TOOL_PROMPT
+    return body
+
+
+def _named_exchange(ctx: RunContext) -> Exchange:
+    named = {"type": "function", "function": {"name": TIME_TOOL["function"]["name"]}}
+    return ctx.send("semantic.named", _tool_body(ctx, named))
+
+
+def tool_none(ctx: RunContext, case: Case) -> Result:
+    exchange = ctx.send("semantic.tool_none", _tool_body(ctx, "none"))
+    early = refused(ctx, case, exchange, "tools")
+    if early:
+        return early
+    calls = tool_calls_of(first_choice(ctx, exchange))
+    if calls:
+        return ctx.verdict(
+            case, Outcome.FAILED, f"tool_choice 'none' with tools defined; got tool_calls {calls}", exchange
+        )
+    return ctx.verdict(case, Outcome.PASSED, "tool_choice 'none': no tool call")
+
+
+def tool_named(ctx: RunContext, case: Case) -> Result:
+    exchange = _named_exchange(ctx)
+    early = refused(ctx, case, exchange, "tools")
+    if early:
+        return early
+    choice = first_choice(ctx, exchange)
+    wanted = TIME_TOOL["function"]["name"]
+    reason = choice.get("finish_reason")
+    if reason == "length":
+        raise Inconclusive("the tool call was cut by the completion limit")
+    names = [(c.get("function") or {}).get("name") for c in tool_calls_of(choice) if isinstance(c, dict)]
+    if names[:1] != [wanted] or reason not in ("tool_calls", "stop"):
+        return ctx.verdict(
+            case, Outcome.FAILED, f"named tool_choice {wanted!r}; got calls {names}, finish_reason {reason!r}", exchange
+        )
+    return ctx.verdict(case, Outcome.PASSED, f"named tool_choice {wanted!r} called, finish_reason {reason!r}")
+
+
+def tool_arguments(ctx: RunContext, case: Case) -> Result:
+    exchange = _named_exchange(ctx)
+    early = refused(ctx, case, exchange, "tools")
+    if early:
+        return early
+    choice = first_choice(ctx, exchange)
+    if choice.get("finish_reason") == "length":
+        raise Inconclusive("the tool call was cut by the completion limit")
+    calls = [c for c in tool_calls_of(choice) if isinstance(c, dict)]
+    if not calls:
+        raise Inconclusive("no tool call to inspect (see semantic.tool_choice.named)")
+    for call in calls:
+        arguments = (call.get("function") or {}).get("arguments")
+        if not isinstance(arguments, str):
+            return ctx.verdict(
+                case, Outcome.FAILED, f"arguments is {type(arguments).__name__} {arguments!r}, not a string", exchange
+            )
+        try:
+            json.loads(arguments)
+        except ValueError:
+            return ctx.verdict(case, Outcome.FAILED, f"arguments {arguments[:200]!r} is not JSON", exchange)
+    return ctx.verdict(case, Outcome.PASSED, f"{len(calls)} call(s) with JSON-string arguments")
+
+
+def json_object(ctx: RunContext, case: Case) -> Result:
+    exchange = ctx.basic_use("response_format")
+    early = refused(ctx, case, exchange, "response_format")
+    if early:
+        return early
+    choice = first_choice(ctx, exchange)
+    text = content_of(choice)
+    if choice.get("finish_reason") == "length" or not text.strip():
+        raise Inconclusive(f"the content was cut or empty (finish_reason {choice.get('finish_reason')!r})")
+    try:
+        json.loads(text)
+    except ValueError:
+        return ctx.verdict(
+            case, Outcome.FAILED, f"response_format json_object; content is not JSON: {text[:200]!r}", exchange
+        )
+    return ctx.verdict(case, Outcome.PASSED, "response_format json_object: the content parses as JSON")
+
+
+def logprobs(ctx: RunContext, case: Case) -> Result:
+    exchange = ctx.send("semantic.logprobs", ctx.body(logprobs=True, top_logprobs=TOP_K))
+    early = refused(ctx, case, exchange, "logprobs")
+    if early:
+        return early
+    choice = first_choice(ctx, exchange)
+    content = (choice.get("logprobs") or {}).get("content") if isinstance(choice.get("logprobs"), dict) else None
+    sent = f"logprobs=true, top_logprobs={TOP_K}"
+    if not isinstance(content, list) or not content:
+        got = choice.get("logprobs")
+        return ctx.verdict(case, Outcome.FAILED, f"sent {sent}; choices[0].logprobs is {got!r}: dropped", exchange)
+    validator = ctx.contract.validator(TOKEN_LOGPROB)
+    for i, entry in enumerate(content):
+        errors = [e.message for e in validator.iter_errors(entry)]
+        alternatives = entry.get("top_logprobs") if isinstance(entry, dict) else None
+        if not errors and (not isinstance(alternatives, list) or len(alternatives) != TOP_K):
+            errors = [f"{len(alternatives) if isinstance(alternatives, list) else alternatives} alternatives"]
+        if errors:
+            return ctx.verdict(case, Outcome.FAILED, f"sent {sent}; token {i}: {'; '.join(errors)[:300]}", exchange)
+    return ctx.verdict(case, Outcome.PASSED, f"sent {sent}; {len(content)} tokens, {TOP_K} alternatives each")
+
+
+def seed(ctx: RunContext, case: Case) -> Result:
+    first = ctx.send("semantic.free", deterministic_body(ctx))
+    second = ctx.send("semantic.free.again", deterministic_body(ctx))
+    a, b = content_of(first_choice(ctx, first)), content_of(first_choice(ctx, second))
+    if a == b:
+        return ctx.verdict(case, Outcome.PASSED, f"seed={ctx.seed}, temperature=0 twice: the same content")
+    return ctx.verdict(
+        case, Outcome.FAILED, f"seed={ctx.seed}, temperature=0 twice: {a[:80]!r} then {b[:80]!r}", first, second
+    )
+
+
+JUDGES: dict[str, Callable[[RunContext, Case], Result]] = {
+    "semantic.max_completion_tokens.usage": lambda ctx, case: limit_usage(ctx, case, "max_completion_tokens"),
+    "semantic.max_completion_tokens.finish_reason": lambda ctx, case: limit_finish(ctx, case, "max_completion_tokens"),
+    "semantic.max_tokens.usage": lambda ctx, case: limit_usage(ctx, case, "max_tokens"),
+    "semantic.max_tokens.finish_reason": lambda ctx, case: limit_finish(ctx, case, "max_tokens"),
+    "semantic.stop.truncates": stop_truncates,
+    "semantic.stop.finish_reason": stop_finish,
+    "semantic.n.choices": n_choices,
+    "semantic.tool_choice.none": tool_none,
+    "semantic.tool_choice.named": tool_named,
+    "semantic.tool_calls.arguments": tool_arguments,
+    "semantic.response_format.json_object": json_object,
+    "semantic.logprobs.top_logprobs": logprobs,
+    "semantic.seed.reproducible": seed,
+}
+
+
+@cases(plan)
+def test_semantics(ctx: RunContext, case: Case, record: Recorder) -> None:
+    try:
+        record(JUDGES[case.rid](ctx, case))
+    except Unanswered as why:
+        record(ctx.verdict(case, Outcome.ERROR, str(why), why.exchange))
+    except Inconclusive as why:
+        record(ctx.verdict(case, Outcome.SKIPPED, f"inconclusive: {why}"))
