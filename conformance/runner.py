@@ -96,7 +96,14 @@ def run(settings: RunSettings) -> int:
         client = TargetClient(base_url, api_key, timeout=settings.timeout, max_requests=settings.max_requests)
         shown_url = "bundled reference server" if is_reference else client.public_base_url
         _say(f"conformance {__version__}: target {shown_url}, model {model}, profile {contract.profile}, seed {seed}")
-        ctx = RunContext(contract=contract, client=client, model=model, seed=seed, api_key_given=bool(api_key))
+        ctx = RunContext(
+            contract=contract,
+            client=client,
+            model=model,
+            seed=seed,
+            api_key_given=bool(api_key),
+            declared=frozenset(settings.capabilities),
+        )
         try:
             ctx.preflight = client.chat(ctx.body())
             problem = preflight_problem(ctx, ctx.preflight)

@@ -74,10 +74,10 @@ def create_app(config: ServerConfig) -> Starlette:
     def authenticate(request: Request) -> None:
         if not config.api_key or "auth_not_enforced" in faults:
             return
-        header = request.headers.get("authorization")
-        if header is None or not header.startswith("Bearer "):
+        scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
+        if scheme != "Bearer" and not (scheme and "auth_any_scheme" in faults):
             raise ApiError(401, "AUTH_ERROR", "Authentication failed")
-        if header[len("Bearer ") :] != config.api_key and "auth_any_token" not in faults:
+        if token != config.api_key and "auth_any_token" not in faults:
             raise ApiError(401, "AUTH_ERROR", "Authentication failed")
 
     def tolerated(field: str, validator: str, instance: Any, schema: dict[str, Any]) -> bool:
@@ -177,7 +177,8 @@ def create_app(config: ServerConfig) -> Starlette:
         completion_id = f"chatcmpl-{abs(hash((time.time_ns(), id(body)))) % 10**12}"
         created = int(time.time())
         if body.get("stream"):
-            return StreamingResponse(_stream(body, generation, completion_id, created), media_type="text/event-stream")
+            media = "application/json" if "stream_content_type_json" in faults else "text/event-stream"
+            return StreamingResponse(_stream(body, generation, completion_id, created, faults), media_type=media)
         payload = {
             "id": completion_id,
             "object": "chat.completion",
@@ -185,7 +186,7 @@ def create_app(config: ServerConfig) -> Starlette:
             "model": body["model"],
             "system_fingerprint": "fp_reference",
             "choices": [_choice(body, choice, faults) for choice in generation.choices],
-            "usage": _usage(generation),
+            "usage": _usage(generation, faults),
         }
         _break_response(payload, faults)
         if "wrong_content_type" in faults:
@@ -256,9 +257,7 @@ def _break_response(payload: dict[str, Any], faults: frozenset[str]) -> None:
     if "finish_reason_empty" in faults:
         for choice in payload["choices"]:
             choice["finish_reason"] = ""
-    if "usage_total_wrong" in faults:
-        payload["usage"]["total_tokens"] += 1
-    if "usage_missing" in faults:
+    if payload["usage"] is None:
         del payload["usage"]
     if "extra_keys" in faults:
         payload.update(signature="c2lnbmF0dXJl", response_hash="aGFzaA==")
@@ -266,11 +265,14 @@ def _break_response(payload: dict[str, Any], faults: frozenset[str]) -> None:
         payload["choices"] = json.dumps(payload["choices"])
 
 
-def _usage(generation: Generation) -> dict[str, int]:
+def _usage(generation: Generation, faults: frozenset[str]) -> dict[str, int] | None:
+    if "usage_missing" in faults:
+        return None
+    total = generation.prompt_tokens + generation.completion_tokens
     return {
         "prompt_tokens": generation.prompt_tokens,
         "completion_tokens": generation.completion_tokens,
-        "total_tokens": generation.prompt_tokens + generation.completion_tokens,
+        "total_tokens": total + 1 if "usage_total_wrong" in faults else total,
     }
 
 
@@ -323,24 +325,49 @@ def _choice(body: dict[str, Any], choice: Choice, faults: frozenset[str]) -> dic
     }
 
 
-def _stream(body: dict[str, Any], generation: Generation, completion_id: str, created: int) -> Iterator[str]:
+def _stream(
+    body: dict[str, Any], generation: Generation, completion_id: str, created: int, faults: frozenset[str]
+) -> Iterator[str]:
+    """The SSE events of a streamed completion, with the streaming faults applied."""
     base = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": body["model"]}
+    if "stream_object_wrong" in faults:
+        base["object"] = "chat.completion"
+    count = 0
 
     def event(choices: list[dict[str, Any]], **extra: Any) -> str:
-        return "data: " + json.dumps({**base, "choices": choices, **extra}) + "\n\n"
+        nonlocal count
+        count += 1
+        chunk = {**base, "choices": choices, **extra}
+        if "stream_ids_vary" in faults:
+            chunk["id"] = f"{completion_id}-{count}"
+        if "extra_keys" in faults:
+            chunk.update(signature="c2lnbmF0dXJl", response_hash="aGFzaA==")
+        keepalive = ": keep-alive\n\n" if "stream_keepalive" in faults else ""
+        return keepalive + "data: " + json.dumps(chunk) + "\n\n"
 
     for choice in generation.choices:
         yield event([{"index": choice.index, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])
+        if "stream_bad_json" in faults:
+            yield "data: {not json\n\n"
         if choice.tool_call is not None:
             call = choice.tool_call
             first = {"index": 0, "id": call.id, "type": "function", "function": {"name": call.name, "arguments": ""}}
             yield event([{"index": choice.index, "delta": {"tool_calls": [first]}, "finish_reason": None}])
             for piece in call.pieces:
-                delta = {"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}
-                yield event([{"index": choice.index, "delta": delta, "finish_reason": None}])
-        for token in choice.tokens:
+                part: dict[str, Any] = {"function": {"arguments": piece}}
+                if "stream_tool_index_missing" not in faults:
+                    part["index"] = 0
+                yield event([{"index": choice.index, "delta": {"tool_calls": [part]}, "finish_reason": None}])
+        for i, token in enumerate(choice.tokens):
+            if "stream_drops_delta" in faults and i == 1:
+                continue
             yield event([{"index": choice.index, "delta": {"content": token}, "finish_reason": None}])
-        yield event([{"index": choice.index, "delta": {}, "finish_reason": choice.finish_reason}])
-    if (body.get("stream_options") or {}).get("include_usage"):
-        yield event([], usage=_usage(generation))
-    yield "data: [DONE]\n\n"
+        reason = "" if "stream_finish_reason_empty" in faults else choice.finish_reason
+        if "stream_finish_twice" in faults:
+            yield event([{"index": choice.index, "delta": {}, "finish_reason": reason}])
+        yield event([{"index": choice.index, "delta": {}, "finish_reason": reason}])
+    asked = (body.get("stream_options") or {}).get("include_usage")
+    if (asked and "stream_no_usage" not in faults) or "stream_usage_unasked" in faults:
+        yield event([], usage=_usage(generation, faults))
+    if "stream_no_done" not in faults:
+        yield "data: [DONE]\n\n"

@@ -26,6 +26,7 @@ FAULTS: dict[str, str] = {
     # auth
     "auth_not_enforced": "requests without or with a wrong token are served",
     "auth_any_token": "any bearer token is accepted; only a missing header is refused",
+    "auth_any_scheme": "the key is accepted under any scheme (`Token KEY`), not only `Bearer`",
     "auth_flat_error": '401 answers carry a flat `{"message": ...}` body, not the error envelope',
     # request fields
     "stop_unchecked": "more stop sequences than the maximum are accepted",
@@ -56,6 +57,19 @@ FAULTS: dict[str, str] = {
     "top_logprobs_fewer": "one alternative fewer than `top_logprobs` asks",
     "logprobs_bytes_strings": "logprobs `bytes` are strings, not integers",
     "seed_ignored": "`seed` is ignored: every request samples anew",
+    # streaming
+    "stream_content_type_json": "streams are sent as application/json",
+    "stream_no_done": "streams end without `data: [DONE]`",
+    "stream_bad_json": "a stream carries a data line that is not JSON",
+    "stream_object_wrong": "chunks carry `object: chat.completion`",
+    "stream_ids_vary": "every chunk has its own `id`",
+    "stream_finish_reason_empty": "the last chunk's finish_reason is an empty string",
+    "stream_finish_twice": "finish_reason is sent in two chunks",
+    "stream_drops_delta": "a content delta is dropped: the stream's text differs from the completion's",
+    "stream_no_usage": "`stream_options.include_usage` is ignored",
+    "stream_usage_unasked": "a usage chunk is sent even when not asked (as Atoma's node does)",
+    "stream_tool_index_missing": "streamed tool-call deltas after the first carry no `index`",
+    "stream_keepalive": "`: keep-alive` comment lines between events: must not fail anything",
 }
 
 PARAMETRIC: dict[str, str] = {

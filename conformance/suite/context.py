@@ -16,6 +16,7 @@ __all__ = ["Case", "RunContext"]
 
 SMALL_LIMIT = 4  # completion tokens for requests whose output does not matter
 TOOL_LIMIT = 64  # enough for a tool call or a small JSON object
+FREE_LIMIT = 16  # an "unconstrained" completion: long enough to take a stop word from
 PROMPT = "Reply with one short sentence about the sea."
 LONG_PROMPT = "Count from one to fifty in words, separated by spaces."
 WEATHER_TOOL: dict[str, Any] = {
@@ -118,6 +119,12 @@ class RunContext:
         return self.judge.result(
             case.rid, case.pointer, case.field, outcome, message, exchanges=exchanges, level=level or case.level
         )
+
+    def free_body(self, **fields: Any) -> dict[str, Any]:
+        """A completion made as deterministic as the contract allows: temperature 0, the run's seed."""
+        body = self.body(limit=FREE_LIMIT, temperature=0, seed=self.seed, **fields)
+        body["messages"][0]["content"] = LONG_PROMPT
+        return body
 
     def send(self, key: str, body: dict[str, Any]) -> Exchange:
         """Send `body` once per run; later calls with the same key reuse the exchange (and cost nothing)."""

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, TypeGuard
+from typing import Any
 
 from conformance.records import Outcome, Result
 from conformance.spec import ERROR_SCHEMA, RESPONSE_SCHEMA
+from conformance.suite.common import is_int, usage_problem
 from conformance.suite.context import Case, RunContext
 from conformance.suite.plugin import Recorder, cases
 
@@ -31,24 +32,6 @@ def plan(ctx: RunContext) -> list[Case]:
         Case("response.usage", "usage", USAGE_TOTAL, sends=False),
         Case("response.error.envelope", "error", ERROR_SCHEMA),
     ]
-
-
-def is_int(value: Any) -> TypeGuard[int]:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def usage_problem(usage: Any) -> str | None:
-    """Why a usage object breaks `total_tokens = prompt_tokens + completion_tokens`, or None."""
-    if not isinstance(usage, dict):
-        return f"usage is {usage!r}, not an object"
-    values = [usage.get(k) for k in ("prompt_tokens", "completion_tokens", "total_tokens")]
-    counts = [v for v in values if is_int(v) and v >= 0]
-    if len(counts) != len(values):
-        return f"usage counts are not non-negative integers: {values}"
-    prompt, completion, total = counts
-    if total != prompt + completion:
-        return f"total_tokens {total} != prompt_tokens {prompt} + completion_tokens {completion}"
-    return None
 
 
 def _object(ctx: RunContext, body: dict[str, Any]) -> tuple[Outcome, str]:

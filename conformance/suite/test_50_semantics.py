@@ -7,8 +7,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from conformance.checks import clean_4xx, infrastructure_problem
 from conformance.records import Outcome, Result
+from conformance.suite.common import Inconclusive, content_of, first_choice, judged, refused, tool_calls_of
 from conformance.suite.context import (
     CAPABILITIES,
     LONG_PROMPT,
@@ -28,20 +28,7 @@ NAMED = "#/components/schemas/NamedToolChoice"
 ARGUMENTS = "#/components/schemas/ToolCall/properties/function/properties/arguments"
 TOKEN_LOGPROB = "#/components/schemas/TokenLogprob"
 CUT_LIMIT = 3  # completion tokens for the limit checks: far below what LONG_PROMPT asks for
-FREE_LIMIT = 16  # completion tokens for an "unconstrained" completion that a stop word is taken from
 TOP_K = 2
-
-
-class Inconclusive(Exception):
-    """The output needed for a verdict is not there (rule 7): the result is `skipped` with the reason."""
-
-
-class Unanswered(Exception):
-    """Infrastructure trouble kept the exchange from an answer (rule 5): the result is `error`."""
-
-    def __init__(self, problem: str, exchange: Exchange) -> None:
-        super().__init__(problem)
-        self.exchange = exchange
 
 
 def plan(ctx: RunContext) -> list[Case]:
@@ -62,36 +49,6 @@ def plan(ctx: RunContext) -> list[Case]:
         Case("semantic.logprobs.top_logprobs", "top_logprobs", c.field_pointer("top_logprobs")),
         Case("semantic.seed.reproducible", "seed", c.field_pointer("seed"), long),
     ]
-
-
-def first_choice(ctx: RunContext, exchange: Exchange) -> dict[str, Any]:
-    """The first choice of a 200 completion; else Unanswered (infrastructure) or Inconclusive."""
-    problem = infrastructure_problem(ctx.contract, exchange)
-    if problem:
-        raise Unanswered(problem, exchange)
-    body = exchange.json
-    choices = body.get("choices") if isinstance(body, dict) else None
-    if exchange.status != 200 or not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-        raise Inconclusive(f"no usable completion: {exchange.describe(200)}")
-    return choices[0]
-
-
-def content_of(choice: dict[str, Any]) -> str:
-    message = choice.get("message")
-    content = message.get("content") if isinstance(message, dict) else None
-    return content if isinstance(content, str) else ""
-
-
-def tool_calls_of(choice: dict[str, Any]) -> list[Any]:
-    message = choice.get("message")
-    calls = message.get("tool_calls") if isinstance(message, dict) else None
-    return calls if isinstance(calls, list) else []
-
-
-def deterministic_body(ctx: RunContext, **fields: Any) -> dict[str, Any]:
-    body = ctx.body(limit=FREE_LIMIT, temperature=0, seed=ctx.seed, **fields)
-    body["messages"][0]["content"] = LONG_PROMPT
-    return body
 
 
 # -- token limits ------------------------------------------------------------------------------------------
@@ -147,7 +104,7 @@ def limit_finish(ctx: RunContext, case: Case, field: str) -> Result:
 
 def _stop_pair(ctx: RunContext) -> tuple[Exchange, Exchange, str, str]:
     """(unconstrained, with stop word, the word, the unconstrained text before it)."""
-    free = ctx.send("semantic.free", deterministic_body(ctx))
+    free = ctx.send("semantic.free", ctx.free_body())
     text = content_of(first_choice(ctx, free))
     seen: set[str] = set()
     candidates = []
@@ -159,7 +116,7 @@ def _stop_pair(ctx: RunContext) -> tuple[Exchange, Exchange, str, str]:
     if not candidates:
         raise Inconclusive(f"no word of 3+ letters after the start of the unconstrained output {text[:80]!r}")
     position, word = candidates[min(1, len(candidates) - 1)]
-    stopped = ctx.send("semantic.stopped", deterministic_body(ctx, stop=[word]))
+    stopped = ctx.send("semantic.stopped", ctx.free_body(stop=[word]))
     return free, stopped, word, text[:position]
 
 
@@ -188,23 +145,6 @@ def stop_finish(ctx: RunContext, case: Case) -> Result:
 
 
 # -- capabilities ------------------------------------------------------------------------------------------
-
-
-def refused(ctx: RunContext, case: Case, exchange: Exchange, capability: str) -> Result | None:
-    """`unsupported` when the capability's basic use is cleanly refused (rule 4)."""
-    problem = infrastructure_problem(ctx.contract, exchange)
-    if problem:
-        raise Unanswered(problem, exchange)
-    if clean_4xx(exchange) and ctx.refused(capability):
-        return ctx.verdict(case, Outcome.UNSUPPORTED, f"{capability} refused: {exchange.describe(200)}", exchange)
-    if exchange.status != 200:
-        return ctx.verdict(
-            case,
-            Outcome.FAILED if exchange.status and exchange.status >= 500 else Outcome.SKIPPED,
-            f"the request was not served: {exchange.describe(200)}",
-            exchange,
-        )
-    return None
 
 
 def n_choices(ctx: RunContext, case: Case) -> Result:
@@ -257,10 +197,12 @@ def tool_named(ctx: RunContext, case: Case) -> Result:
     if reason == "length":
         raise Inconclusive("the tool call was cut by the completion limit")
     names = [(c.get("function") or {}).get("name") for c in tool_calls_of(choice) if isinstance(c, dict)]
-    if names[:1] != [wanted] or reason not in ("tool_calls", "stop"):
-        return ctx.verdict(
-            case, Outcome.FAILED, f"named tool_choice {wanted!r}; got calls {names}, finish_reason {reason!r}", exchange
-        )
+    if names[:1] != [wanted]:
+        return ctx.verdict(case, Outcome.FAILED, f"named tool_choice {wanted!r}; got calls {names}", exchange)
+    if reason not in ("tool_calls", "stop"):  # OpenAI itself answers `stop` for a named choice
+        level = ctx.contract.clause(FINISH).level
+        message = f"named tool_choice {wanted!r} called, but finish_reason is {reason!r}"
+        return ctx.verdict(case, Outcome.FAILED, message, exchange, level=level)  # type: ignore[arg-type]
     return ctx.verdict(case, Outcome.PASSED, f"named tool_choice {wanted!r} called, finish_reason {reason!r}")
 
 
@@ -329,8 +271,8 @@ def logprobs(ctx: RunContext, case: Case) -> Result:
 
 
 def seed(ctx: RunContext, case: Case) -> Result:
-    first = ctx.send("semantic.free", deterministic_body(ctx))
-    second = ctx.send("semantic.free.again", deterministic_body(ctx))
+    first = ctx.send("semantic.free", ctx.free_body())
+    second = ctx.send("semantic.free.again", ctx.free_body())
     a, b = content_of(first_choice(ctx, first)), content_of(first_choice(ctx, second))
     if a == b:
         return ctx.verdict(case, Outcome.PASSED, f"seed={ctx.seed}, temperature=0 twice: the same content")
@@ -358,9 +300,4 @@ JUDGES: dict[str, Callable[[RunContext, Case], Result]] = {
 
 @cases(plan)
 def test_semantics(ctx: RunContext, case: Case, record: Recorder) -> None:
-    try:
-        record(JUDGES[case.rid](ctx, case))
-    except Unanswered as why:
-        record(ctx.verdict(case, Outcome.ERROR, str(why), why.exchange))
-    except Inconclusive as why:
-        record(ctx.verdict(case, Outcome.SKIPPED, f"inconclusive: {why}"))
+    record(judged(ctx, case, JUDGES[case.rid]))

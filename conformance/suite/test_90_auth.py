@@ -19,6 +19,12 @@ def plan(ctx: RunContext) -> list[Case]:
             UNAUTHORIZED,
             {"header": "Bearer conformance-wrong-token", "sent": "Authorization: Bearer <a wrong token>"},
         ),
+        Case(
+            "auth.non_bearer_scheme",
+            "Authorization",
+            UNAUTHORIZED,
+            {"header": "Token {key}", "sent": "Authorization: Token <the key> (not the Bearer scheme)"},
+        ),
     ]
 
 
@@ -28,5 +34,8 @@ def test_auth(ctx: RunContext, case: Case, record: Recorder) -> None:
     if not ctx.api_key_given:
         record(judge.result(case.rid, case.pointer, case.field, Outcome.SKIPPED, "no --api-key given"))
         return
-    exchange = ctx.client.chat(ctx.body(), authorization=case["header"])
+    header = case["header"]
+    if header is not None:
+        header = header.format(key=ctx.client.api_key)
+    exchange = ctx.client.chat(ctx.body(), authorization=header)
     record(judge.status_is(case.rid, case.pointer, case.field, exchange, case["sent"], 401, envelope=True))
