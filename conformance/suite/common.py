@@ -57,21 +57,28 @@ def tool_calls_of(choice: dict[str, Any]) -> list[Any]:
     return calls if isinstance(calls, list) else []
 
 
-def refused(ctx: RunContext, case: Case, exchange: Exchange, capability: str) -> Result | None:
-    """`unsupported` when the capability's basic use is cleanly refused (rule 4)."""
+def refused(ctx: RunContext, case: Case, exchange: Exchange, *capabilities: str) -> Result | None:
+    """The verdict when a request using `capabilities` was not served with a 200, else None.
+
+    A clean 4xx is `unsupported` when one of the capabilities' basic use is refused too and not declared
+    (rule 4), `failed` when they are all declared, and `skipped` otherwise (the request itself, not the
+    capability, was refused: another check names that). A 5xx is `failed`.
+    """
     problem = infrastructure_problem(ctx.contract, exchange)
     if problem:
         raise Unanswered(problem, exchange)
-    if clean_4xx(exchange) and ctx.refused(capability):
-        return ctx.verdict(case, Outcome.UNSUPPORTED, f"{capability} refused: {exchange.describe(200)}", exchange)
-    if exchange.status != 200:
-        return ctx.verdict(
-            case,
-            Outcome.FAILED if exchange.status and exchange.status >= 500 else Outcome.SKIPPED,
-            f"the request was not served: {exchange.describe(200)}",
-            exchange,
-        )
-    return None
+    if exchange.status == 200:
+        return None
+    got = exchange.describe(200)
+    if not clean_4xx(exchange):
+        return ctx.verdict(case, Outcome.FAILED, f"the request crashed the server: {got}", exchange, level="MUST")
+    for capability in capabilities:
+        if ctx.refused(capability):
+            return ctx.verdict(case, Outcome.UNSUPPORTED, f"{capability} refused: {got}", exchange)
+    if capabilities and all(c in ctx.declared for c in capabilities):
+        declared = ", ".join(capabilities)
+        return ctx.verdict(case, Outcome.FAILED, f"{declared} declared by the target, but refused: {got}", exchange)
+    return ctx.verdict(case, Outcome.SKIPPED, f"the request was not served: {got}", exchange)
 
 
 def is_int(value: Any) -> TypeGuard[int]:

@@ -155,9 +155,11 @@ def n_choices(ctx: RunContext, case: Case) -> Result:
     asked = CAPABILITIES["n"]["n"]
     body = exchange.json
     choices = body.get("choices") if isinstance(body, dict) else None
-    indexes = [c.get("index") for c in choices if isinstance(c, dict)] if isinstance(choices, list) else None
-    whole = [i for i in indexes or [] if isinstance(i, int)]
-    if indexes is not None and len(whole) == len(indexes) and sorted(whole) == list(range(asked)):
+    if not isinstance(choices, list):
+        raise Inconclusive(f"choices is not an array (see response.choices): {exchange.describe(200)}")
+    indexes = [c.get("index") for c in choices if isinstance(c, dict)]
+    whole = [i for i in indexes if isinstance(i, int)]
+    if len(whole) == len(choices) and sorted(whole) == list(range(asked)):
         return ctx.verdict(case, Outcome.PASSED, f"sent n={asked}; got choices {indexes}")
     return ctx.verdict(case, Outcome.FAILED, f"sent n={asked}; got choice indexes {indexes}: n was ignored", exchange)
 

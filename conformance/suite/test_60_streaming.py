@@ -49,10 +49,9 @@ class Stream:
 
 def parse(ctx: RunContext, case: Case, exchange: Exchange, *capabilities: str) -> Stream | Result:
     """The parsed stream of a 200 answer; or the verdict that ends the check (unsupported, failed, error)."""
-    for capability in capabilities:
-        early = refused(ctx, case, exchange, capability)
-        if early:
-            return early
+    early = refused(ctx, case, exchange, *capabilities)
+    if early:
+        return early
     data = [event.data for event in exchange.events]
     chunks, bad = [], []
     for item in data:
