@@ -127,6 +127,28 @@ def run_command(**options: Any) -> None:
     sys.exit(run(settings))
 
 
+@cli.command("list")
+@click.option(
+    "--profile", envvar="CONFORMANCE_PROFILE", type=click.Choice(PROFILES), default="atoma", show_default=True
+)
+@click.option("--spec", type=click.Path(dir_okay=False), help="Contract document; default: the packaged openapi.yaml.")
+@click.option("--markdown", is_flag=True, help="A Markdown table (the README's).")
+def list_command(profile: str, spec: str | None, markdown: bool) -> None:
+    """List the checks a run plans, with the clause each cites; sends nothing."""
+    from conformance.suite.catalogue import markdown_table, planned
+
+    try:
+        contract = load_contract(spec, profile)
+    except ContractError as exc:
+        raise click.UsageError(str(exc)) from None
+    if markdown:
+        click.echo(markdown_table(contract), nl=False)
+        return
+    for case in planned(contract):
+        clause = contract.clause(case.pointer)
+        click.echo(f"{case.rid:<52} {case.level or clause.level:<6} {clause.citation}")
+
+
 @cli.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)

@@ -15,7 +15,7 @@ ALLOWED = {
     "report": {"records"},
     "reference": {"spec"},
     "runner": {"records", "spec", "target", "checks", "suite", "report", "reference"},
-    "cli": {"runner", "spec", "reference"},
+    "cli": {"runner", "spec", "reference", "suite"},
     "__main__": {"cli"},
     "__init__": set(),
 }

@@ -100,7 +100,7 @@ def serve_process() -> Iterator[Callable[..., str]]:
 @pytest.mark.parametrize(
     ("fault", "failed"),
     [
-        ("created_string", {"response.minimal.schema"}),
+        ("created_string", {"response.minimal.schema", "response.created"}),
         (
             "range_500:temperature",
             {
@@ -150,6 +150,7 @@ def test_precedence_flag_over_env_over_config(tmp_path: Path, server: Callable[.
         "response.minimal.status",
         "response.minimal.content_type",
         "response.minimal.schema",
+        "response.minimal.completion_limit",
     }
 
 

@@ -29,7 +29,11 @@ STREAM_MAIN = {
         "usage_chunk",
     )
 }
-FINISH_SEMANTICS = {"semantic.max_completion_tokens.finish_reason", "semantic.max_tokens.finish_reason"}
+FINISH_SEMANTICS = {
+    "semantic.max_completion_tokens.finish_reason",
+    "semantic.max_tokens.finish_reason",
+    "semantic.tool_calls.cut",
+}
 AUTH = {"auth.missing_token", "auth.wrong_token", "auth.non_bearer_scheme"}
 
 
@@ -88,6 +92,9 @@ FAULTS: dict[str, Expect] = {
     "malformed_json_422": Expect(set(), warned={"request.body.malformed_json"}),
     "malformed_json_500": Expect({"request.body.malformed_json"}),
     "any_model": Expect({"request.model.unknown"}),
+    "response_format_500": Expect({"request.response_format.malformed"}),
+    "empty_messages_500": Expect({"request.messages.empty"}),
+    "content_parts_500": Expect({"request.messages.content_parts"}),
     "reject_field:seed": Expect({"request.seed.accepted"}),
     "reject_field:user": Expect({"request.user.accepted"}),
     "reject_field:service_tier": Expect({"request.service_tier.accepted"}),
@@ -106,6 +113,9 @@ FAULTS: dict[str, Expect] = {
     "named_tool_ignored": Expect({"semantic.tool_choice.named"}),
     "arguments_object": Expect({"semantic.tool_calls.arguments"}),
     "json_object_ignored": Expect({"semantic.response_format.json_object"}),
+    "json_schema_ignored": Expect({"semantic.response_format.json_schema"}),
+    "parallel_ignored": Expect({"semantic.parallel_tool_calls.false"}),
+    "tool_cut_reports_tool_calls": Expect(set(), warned={"semantic.tool_calls.cut"}),
     "logprobs_dropped": Expect({"semantic.logprobs.top_logprobs"}),
     "top_logprobs_fewer": Expect({"semantic.logprobs.top_logprobs"}),
     "logprobs_bytes_strings": Expect({"semantic.logprobs.top_logprobs"}),
@@ -133,6 +143,8 @@ FAULTS: dict[str, Expect] = {
             "request.parallel_tool_calls.accepted",
             "request.tools.accepted",
             "semantic.tool_choice.none",
+            "semantic.parallel_tool_calls.false",
+            "semantic.tool_calls.cut",
             "semantic.tool_choice.named",
             "semantic.tool_calls.arguments",
             "stream.tool_call_index",
@@ -154,6 +166,7 @@ FAULTS: dict[str, Expect] = {
             "request.response_format.json_object",
             "request.response_format.json_schema",
             "semantic.response_format.json_object",
+            "semantic.response_format.json_schema",
         },
     ),
     "refuse:stream": Expect(
@@ -193,7 +206,7 @@ RANGE_FAULTS: dict[str, set[str]] = {
     "range_500": ids(RANGED, OUTSIDE),
     "range_exclusive": ids(RANGED, ["at_minimum", "at_maximum"]),
     "range_tolerant": ids(RANGED, ["below_minimum", "above_maximum"]),
-    "type_unchecked": ids(RANGED, ["wrong_type"]),
+    "type_unchecked": ids(RANGED, ["wrong_type", "boolean"]),
 }
 
 

@@ -29,3 +29,24 @@ def test_first_command_passes_every_check(tmp_path: Path) -> None:
     assert totals["failed"] == totals["errors"] == totals["skipped"] == 0
     assert totals["passed"] == len(data["results"]) > 0
     assert re.search(r"^\d+ passed, 0 failed", proc.stderr, flags=re.M)
+
+
+def test_checks_table_is_generated_from_the_clause_data() -> None:
+    from conformance.spec import load_contract
+    from conformance.suite.catalogue import markdown_table
+
+    text = (ROOT / "README.md").read_text()
+    block = text.split("<!-- checks:begin -->\n", 1)[1].split("<!-- checks:end -->", 1)[0]
+    assert block == markdown_table(load_contract()), "regenerate with `conformance list --markdown`"
+
+
+def test_every_break_of_the_notes_maps_to_planned_checks() -> None:
+    from conformance.spec import load_contract
+    from conformance.suite.catalogue import planned
+
+    text = (ROOT / "README.md").read_text().split("### Known breaks", 1)[1]
+    ids = {case.rid for case in planned(load_contract())}
+    cited = re.findall(r"`((?:request|response|semantic|stream|auth)\.[a-z_.]+)`", text)
+    assert len(cited) >= 25
+    for rid in cited:
+        assert rid in ids or any(i.startswith(rid.rstrip(".")) for i in ids), rid

@@ -206,6 +206,27 @@ class Judge:
             level=level,
         )
 
+    def either(self, rid: str, pointer: str, field: str | None, exchange: Exchange, sent: str) -> Result:
+        """Rule 3, where the contract is silent: a 2xx and a 4xx both pass; a 5xx fails."""
+        infra = self._infra(rid, pointer, field, exchange, sent)
+        if infra:
+            return infra
+        status = exchange.status or 0
+        if status < 500:
+            how = "accepted" if status < 400 else "rejected"
+            return self.result(
+                rid, pointer, field, Outcome.PASSED, f"sent {sent}; {how} with HTTP {status}", level="MUST"
+            )
+        return self.result(
+            rid,
+            pointer,
+            field,
+            Outcome.FAILED,
+            f"sent {sent}; got {exchange.describe()}: the contract leaves this open, but a 5xx is never an answer",
+            exchanges=(exchange,),
+            level="MUST",
+        )
+
     def envelope_errors(self, exchange: Exchange) -> list[str]:
         """Why the body is not the profile's error envelope (empty when it is)."""
         if not exchange.is_json:

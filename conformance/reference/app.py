@@ -95,6 +95,8 @@ def create_app(config: ServerConfig) -> Starlette:
             return "stop_unchecked" in faults
         if field == "tools" and "tools_malformed_500" in faults:
             raise ApiError(500, "INTERNAL_ERROR", "inference backend error")
+        if field == "response_format" and "response_format_500" in faults:
+            raise ApiError(500, "INTERNAL_ERROR", "inference backend error")
         if field == "tool_choice" and "tool_choice_unchecked" in faults:
             return True
         return validator == "type" and field in fault_fields(faults, "type_unchecked")
@@ -132,6 +134,12 @@ def create_app(config: ServerConfig) -> Starlette:
                 body["model"] = config.models[0]
             if "messages_missing_500" in faults and "messages" not in body:
                 raise ApiError(500, "INTERNAL_ERROR", "KeyError: 'messages'")
+            messages = body.get("messages")
+            if "empty_messages_500" in faults and messages == []:
+                raise ApiError(500, "INTERNAL_ERROR", "IndexError: list index out of range")
+            parts = [m for m in messages or [] if isinstance(m, dict) and isinstance(m.get("content"), list)]
+            if "content_parts_500" in faults and parts:
+                raise ApiError(500, "INTERNAL_ERROR", "TypeError: can only concatenate str")
         errors = []
         for error in request_validator.iter_errors(body):
             path = [str(p) for p in error.absolute_path]
@@ -212,8 +220,8 @@ def _as_generated(body: dict[str, Any], faults: frozenset[str]) -> dict[str, Any
         "ignore_completion_limit": "max_completion_tokens",
         "ignore_max_tokens": "max_tokens",
         "stop_ignored": "stop",
-        "json_object_ignored": "response_format",
         "ignore_n": "n",
+        "parallel_ignored": "parallel_tool_calls",
     }
     for fault, name in dropped.items():
         if fault in faults:
@@ -224,6 +232,10 @@ def _as_generated(body: dict[str, Any], faults: frozenset[str]) -> dict[str, Any
         asked["tool_choice"] = "auto"
     if "seed_ignored" in faults:
         asked["seed"] = random.randrange(2**32)
+    if "json_object_ignored" in faults and (asked.get("response_format") or {}).get("type") == "json_object":
+        del asked["response_format"]
+    if "json_schema_ignored" in faults and (asked.get("response_format") or {}).get("type") == "json_schema":
+        asked["response_format"] = {"type": "json_object"}
     return asked
 
 
@@ -232,6 +244,8 @@ def _break_generation(generation: Generation, faults: frozenset[str]) -> None:
     for choice in generation.choices:
         if "finish_stop_when_cut" in faults and choice.finish_reason == "length":
             choice.finish_reason = "stop"
+        if "tool_cut_reports_tool_calls" in faults and choice.tool_calls and choice.finish_reason == "length":
+            choice.finish_reason = "tool_calls"
         if choice.matched_stop is not None:
             if "stop_includes_sequence" in faults:
                 choice.tokens.append(choice.matched_stop)
@@ -303,17 +317,19 @@ def _logprobs(body: dict[str, Any], choice: Choice, faults: frozenset[str]) -> d
 
 
 def _tool_calls(choice: Choice, faults: frozenset[str]) -> list[dict[str, Any]] | None:
-    if choice.tool_call is None:
+    if not choice.tool_calls:
         return None
-    call = choice.tool_call
-    arguments: Any = call.arguments
-    if "arguments_object" in faults and choice.finish_reason != "length":
-        arguments = json.loads(call.arguments)
-    return [{"id": call.id, "type": "function", "function": {"name": call.name, "arguments": arguments}}]
+    calls = []
+    for call in choice.tool_calls:
+        arguments: Any = call.arguments
+        if "arguments_object" in faults and choice.finish_reason != "length":
+            arguments = json.loads(call.arguments)
+        calls.append({"id": call.id, "type": "function", "function": {"name": call.name, "arguments": arguments}})
+    return calls
 
 
 def _choice(body: dict[str, Any], choice: Choice, faults: frozenset[str]) -> dict[str, Any]:
-    message: dict[str, Any] = {"role": "assistant", "content": None if choice.tool_call else choice.content}
+    message: dict[str, Any] = {"role": "assistant", "content": None if choice.tool_calls else choice.content}
     calls = _tool_calls(choice, faults)
     if calls:
         message["tool_calls"] = calls
@@ -349,14 +365,18 @@ def _stream(
         yield event([{"index": choice.index, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])
         if "stream_bad_json" in faults:
             yield "data: {not json\n\n"
-        if choice.tool_call is not None:
-            call = choice.tool_call
-            first = {"index": 0, "id": call.id, "type": "function", "function": {"name": call.name, "arguments": ""}}
-            yield event([{"index": choice.index, "delta": {"tool_calls": [first]}, "finish_reason": None}])
+        for number, call in enumerate(choice.tool_calls):
+            head = {
+                "index": number,
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": ""},
+            }
+            yield event([{"index": choice.index, "delta": {"tool_calls": [head]}, "finish_reason": None}])
             for piece in call.pieces:
                 part: dict[str, Any] = {"function": {"arguments": piece}}
                 if "stream_tool_index_missing" not in faults:
-                    part["index"] = 0
+                    part["index"] = number
                 yield event([{"index": choice.index, "delta": {"tool_calls": [part]}, "finish_reason": None}])
         for i, token in enumerate(choice.tokens):
             if "stream_drops_delta" in faults and i == 1:

@@ -85,7 +85,7 @@ class Choice:
 
     index: int
     tokens: list[str] = field(default_factory=list)
-    tool_call: ToolCall | None = None
+    tool_calls: list[ToolCall] = field(default_factory=list)
     finish_reason: str = "stop"
     matched_stop: str | None = None  # the stop sequence that ended the output
 
@@ -95,7 +95,7 @@ class Choice:
 
     @property
     def completion_tokens(self) -> int:
-        return len(self.tokens) + (len(self.tool_call.pieces) if self.tool_call else 0)
+        return len(self.tokens) + sum(len(call.pieces) for call in self.tool_calls)
 
 
 @dataclass
@@ -155,20 +155,23 @@ def _pieces(text: str, size: int = 4) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)] or [""]
 
 
-def _pick_tool(body: dict[str, Any]) -> dict[str, Any] | None:
-    tools = body.get("tools") or []
-    if not tools:
-        return None
+def _json_key(body: dict[str, Any]) -> str:
+    """The key of the JSON object the stand-in writes: the schema's first required property, else `result`."""
+    spec = (body.get("response_format") or {}).get("json_schema") or {}
+    required = (spec.get("schema") or {}).get("required") or []
+    return str(required[0]) if required else "result"
+
+
+def _pick_tools(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The functions the stand-in calls: every tool in parallel unless told not to, or the named one."""
+    functions = [t.get("function", {}) for t in body.get("tools") or [] if isinstance(t, dict)]
     choice = body.get("tool_choice")
-    if choice in (None, "auto", "required"):
-        return tools[0].get("function", {}) if isinstance(tools[0], dict) else None
+    if not functions or choice == "none":
+        return []
     if isinstance(choice, dict):
         name = (choice.get("function") or {}).get("name")
-        for tool in tools:
-            function = tool.get("function", {}) if isinstance(tool, dict) else {}
-            if function.get("name") == name:
-                return function
-    return None
+        return [f for f in functions if f.get("name") == name][:1]
+    return functions if body.get("parallel_tool_calls") is not False else functions[:1]
 
 
 def generate(body: dict[str, Any], *, limit: int | None) -> Generation:
@@ -182,24 +185,29 @@ def generate(body: dict[str, Any], *, limit: int | None) -> Generation:
         stops = [stops]
     stops = [s for s in (stops or []) if s]
     fmt = (body.get("response_format") or {}).get("type")
-    tool = _pick_tool(body)
+    tools = _pick_tools(body)
     choices = []
     for index in range(n):
         key = _digest(messages, seed, index)
         choice = Choice(index=index)
-        if tool is not None:
-            pieces = _pieces(_arguments(tool.get("parameters"), key))
-            if limit is not None and len(pieces) > limit:
-                pieces, choice.finish_reason = pieces[:limit], "length"
-            else:
-                choice.finish_reason = "tool_calls"
-            choice.tool_call = ToolCall(str(tool.get("name", "")), "".join(pieces), f"call_{key % 10**10}", pieces)
+        if tools:
+            budget = limit
+            choice.finish_reason = "tool_calls"
+            for number, tool in enumerate(tools):
+                pieces = _pieces(_arguments(tool.get("parameters"), key + number))
+                if budget is not None and len(pieces) > budget:
+                    pieces, choice.finish_reason = pieces[:budget], "length"
+                call_id = f"call_{(key + number) % 10**10}"
+                choice.tool_calls.append(ToolCall(str(tool.get("name", "")), "".join(pieces), call_id, pieces))
+                budget = None if budget is None else budget - len(pieces)
+                if choice.finish_reason == "length":
+                    break
             choices.append(choice)
             continue
         low, high = DEFAULT_LENGTH
         words = _words(key, low + key % (high - low + 1))
-        if fmt == "json_object" or fmt == "json_schema":
-            natural = _pieces(json.dumps({"answer": " ".join(words)}), size=6)
+        if fmt in ("json_object", "json_schema"):
+            natural = _pieces(json.dumps({_json_key(body): " ".join(words)}), size=6)
         else:
             natural = [w if i == 0 else " " + w for i, w in enumerate(words)]
         text = ""

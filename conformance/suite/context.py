@@ -45,6 +45,13 @@ TIME_TOOL: dict[str, Any] = {
 }
 TOOL_PROMPT = "What is the weather in Paris right now? Use a tool."
 JSON_PROMPT = "Reply with a JSON object whose one key, answer, holds a short sentence about the sea."
+JSON_SCHEMA_FORMAT: dict[str, Any] = {
+    "type": "json_schema",
+    "json_schema": {
+        "name": "answer",
+        "schema": {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]},
+    },
+}
 # The basic use of each optional capability (rule 4 of design.md): a clean 4xx to it means `unsupported`.
 CAPABILITIES: dict[str, dict[str, Any]] = {
     "n": {"n": 2},

@@ -148,7 +148,11 @@ class SuitePlugin:
             outcome.force_result(True)
 
     def _plain(self, case: Case, outcome: Outcome, message: str) -> Result:
-        return self.run_ctx.judge.result(case.rid, case.pointer, case.field, outcome, message, level=case.level)
+        try:
+            return self.run_ctx.judge.result(case.rid, case.pointer, case.field, outcome, message, level=case.level)
+        except Exception as exc:  # a broken clause must not take the run down: record it
+            detail = f"{message} (and its clause could not be cited: {exc})"
+            return Result(case.rid, f"openapi.yaml{case.pointer}", "", case.field, "MUST", Outcome.ERROR, detail)
 
     def _finish(self, result: Result) -> None:
         self.run_ctx.results.append(result)

@@ -29,6 +29,7 @@ def plan(ctx: RunContext) -> list[Case]:
             "far_below_minimum": (_round(f.minimum - 10 * span, f.integer), False),
             "far_above_maximum": (_round(f.maximum + 10 * span, f.integer), False),
             "wrong_type": (WRONG_TYPE, False),
+            "boolean": (True, False),
         }
         for name, (value, valid) in values.items():
             planned.append(

@@ -8,21 +8,19 @@ from typing import Any
 from conformance.checks import clean_4xx, show
 from conformance.records import Outcome
 from conformance.spec import OPERATION, REQUEST_SCHEMA
-from conformance.suite.context import CAPABILITIES, TOOL_PROMPT, WEATHER_TOOL, Case, RunContext
+from conformance.suite.context import CAPABILITIES, JSON_SCHEMA_FORMAT, TOOL_PROMPT, WEATHER_TOOL, Case, RunContext
 from conformance.suite.plugin import Recorder, cases
 
 LITERAL = "#/components/schemas/ToolChoiceLiteral"
 NAMED = "#/components/schemas/NamedToolChoice"
 MESSAGE = "#/components/schemas/RequestMessage"
 FORMAT_TYPE = "#/components/schemas/ResponseFormat/properties/type"
-JSON_SCHEMA_FORMAT = {
-    "type": "json_schema",
-    "json_schema": {
-        "name": "answer",
-        "schema": {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]},
-    },
-}
 NOT_A_MEMBER = "sometimes"
+
+
+def _valid_or_either(ctx: RunContext, pointer: str, value: Any) -> str:
+    """`either` when the profile's contract allows `value` (rule 3: a server may refuse it), else `reject`."""
+    return "either" if ctx.contract.validator(pointer).is_valid(value) else "reject"
 
 
 def _valid_or_extension(ctx: RunContext, pointer: str, value: Any) -> str:
@@ -111,6 +109,27 @@ def plan(ctx: RunContext) -> list[Case]:
         ),
         Case("request.body.malformed_json", None, f"{OPERATION}/responses/400", {"kind": "malformed"}),
     ]
+    parts = [{"role": "user", "content": [{"type": "text", "text": "Say hello."}]}]
+    planned += [
+        Case(
+            "request.response_format.malformed",
+            "response_format",
+            FORMAT_TYPE,
+            {"fields": {"response_format": {"type": "xml"}}, "kind": "reject"},
+        ),
+        Case(
+            "request.messages.content_parts",
+            "messages",
+            "#/components/schemas/MessageContent",
+            {"fields": {"messages": parts}, "kind": "accept"},
+        ),
+        Case(
+            "request.messages.empty",
+            "messages",
+            c.field_pointer("messages"),
+            {"fields": {"messages": []}, "kind": _valid_or_either(ctx, c.field_pointer("messages"), [])},
+        ),
+    ]
     developer = [{"role": "developer", "content": "Be brief."}, {"role": "user", "content": "Say hello."}]
     planned.append(
         Case(
@@ -141,6 +160,7 @@ def plan(ctx: RunContext) -> list[Case]:
                 name,
                 c.field_pointer(name),
                 {"fields": fields, "kind": "accept", "capability": capability, "basic": basic},
+                level="MUST",  # rule 1, whatever the level of the field's own semantics
             )
         )
     for kind in c.enum(FORMAT_TYPE):
@@ -202,5 +222,7 @@ def test_request_field(ctx: RunContext, case: Case, record: Recorder) -> None:
         record(judge.accepts(case.rid, case.pointer, case.field, exchange, sent, unsupported=refused))
     elif kind == "reject":
         record(judge.rejects(case.rid, case.pointer, case.field, exchange, sent))
+    elif kind == "either":
+        record(judge.either(case.rid, case.pointer, case.field, exchange, sent))
     else:
         record(judge.extension(case.rid, case.pointer, case.field, exchange, sent))

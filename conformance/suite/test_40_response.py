@@ -70,7 +70,7 @@ def _model(ctx: RunContext, body: dict[str, Any]) -> tuple[Outcome, str]:
 def _choices(ctx: RunContext, body: dict[str, Any]) -> tuple[Outcome, str]:
     choices = body.get("choices")
     if not isinstance(choices, list):
-        return Outcome.FAILED, f"choices is {type(choices).__name__} {str(choices)[:100]!r}, not an array"
+        return Outcome.FAILED, f"choices is {type(choices).__name__} {str(choices)[:120]!r}, not an array"
     indexes = [c.get("index") if isinstance(c, dict) else None for c in choices]
     if indexes != list(range(len(choices))) or not choices:
         return Outcome.FAILED, f"choice indexes are {indexes}, expected 0..{len(choices) - 1} for n=1"

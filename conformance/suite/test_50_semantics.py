@@ -7,10 +7,14 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from jsonschema import Draft202012Validator
+
 from conformance.records import Outcome, Result
 from conformance.suite.common import Inconclusive, content_of, first_choice, judged, refused, tool_calls_of
 from conformance.suite.context import (
     CAPABILITIES,
+    JSON_PROMPT,
+    JSON_SCHEMA_FORMAT,
     LONG_PROMPT,
     TIME_TOOL,
     TOOL_LIMIT,
@@ -29,6 +33,8 @@ ARGUMENTS = "#/components/schemas/ToolCall/properties/function/properties/argume
 TOKEN_LOGPROB = "#/components/schemas/TokenLogprob"
 CUT_LIMIT = 3  # completion tokens for the limit checks: far below what LONG_PROMPT asks for
 TOP_K = 2
+JSON_SCHEMA_POINTER = "#/components/schemas/JsonSchemaResponseFormat"
+PARALLEL_PROMPT = "What are the weather and the local time in Paris? Use the tools."
 
 
 def plan(ctx: RunContext) -> list[Case]:
@@ -46,6 +52,9 @@ def plan(ctx: RunContext) -> list[Case]:
         Case("semantic.tool_choice.named", "tool_choice", NAMED, long),
         Case("semantic.tool_calls.arguments", "choices.message.tool_calls.function.arguments", ARGUMENTS, long),
         Case("semantic.response_format.json_object", "response_format", c.field_pointer("response_format"), long),
+        Case("semantic.response_format.json_schema", "response_format", JSON_SCHEMA_POINTER, long),
+        Case("semantic.parallel_tool_calls.false", "parallel_tool_calls", c.field_pointer("parallel_tool_calls"), long),
+        Case("semantic.tool_calls.cut", "choices.finish_reason", FINISH),
         Case("semantic.logprobs.top_logprobs", "top_logprobs", c.field_pointer("top_logprobs")),
         Case("semantic.seed.reproducible", "seed", c.field_pointer("seed"), long),
     ]
@@ -250,6 +259,83 @@ def json_object(ctx: RunContext, case: Case) -> Result:
     return ctx.verdict(case, Outcome.PASSED, "response_format json_object: the content parses as JSON")
 
 
+def json_schema(ctx: RunContext, case: Case) -> Result:
+    fmt = JSON_SCHEMA_FORMAT
+    body = ctx.body(limit=TOOL_LIMIT, response_format=fmt)
+    body["messages"][0]["content"] = JSON_PROMPT
+    exchange = ctx.send("semantic.json_schema", body)
+    early = refused(ctx, case, exchange, "response_format")
+    if early:
+        return early
+    choice = first_choice(ctx, exchange)
+    text = content_of(choice)
+    if choice.get("finish_reason") == "length" or not text.strip():
+        raise Inconclusive(f"the content was cut or empty (finish_reason {choice.get('finish_reason')!r})")
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return ctx.verdict(
+            case, Outcome.FAILED, f"response_format json_schema; content is not JSON: {text[:200]!r}", exchange
+        )
+    errors = [e.message for e in Draft202012Validator(fmt["json_schema"]["schema"]).iter_errors(value)]
+    if errors:
+        return ctx.verdict(
+            case,
+            Outcome.FAILED,
+            f"response_format json_schema; the content {text[:120]!r} breaks "
+            f"the schema sent: {'; '.join(errors)[:200]}",
+            exchange,
+        )
+    return ctx.verdict(case, Outcome.PASSED, "the content is valid against the json_schema sent")
+
+
+def parallel_false(ctx: RunContext, case: Case) -> Result:
+    body = ctx.body(
+        limit=2 * TOOL_LIMIT, tools=[WEATHER_TOOL, TIME_TOOL], tool_choice="auto", parallel_tool_calls=False
+    )
+    body["messages"][0]["content"] = PARALLEL_PROMPT
+    exchange = ctx.send("semantic.parallel_false", body)
+    early = refused(ctx, case, exchange, "tools")
+    if early:
+        return early
+    calls = tool_calls_of(first_choice(ctx, exchange))
+    if len(calls) > 1:
+        return ctx.verdict(case, Outcome.FAILED, f"parallel_tool_calls=false; got {len(calls)} tool calls", exchange)
+    return ctx.verdict(case, Outcome.PASSED, f"parallel_tool_calls=false; {len(calls)} tool call(s)")
+
+
+def tool_cut(ctx: RunContext, case: Case) -> Result:
+    named = {"type": "function", "function": {"name": TIME_TOOL["function"]["name"]}}
+    body = ctx.body(limit=CUT_LIMIT, tools=[WEATHER_TOOL, TIME_TOOL], tool_choice=named)
+    body["messages"][0]["content"] = TOOL_PROMPT
+    exchange = ctx.send("semantic.tool_cut", body)
+    early = refused(ctx, case, exchange, "tools")
+    if early:
+        return early
+    choice = first_choice(ctx, exchange)
+    calls = [c for c in tool_calls_of(choice) if isinstance(c, dict)]
+    arguments = [(c.get("function") or {}).get("arguments") for c in calls]
+    complete = []
+    for text in arguments:
+        try:
+            json.loads(text) if isinstance(text, str) else None
+            complete.append(isinstance(text, str))
+        except ValueError:
+            complete.append(False)
+    if not calls or all(complete):
+        raise Inconclusive(f"the tool call was not cut by max_completion_tokens={CUT_LIMIT}")
+    reason = choice.get("finish_reason")
+    if reason == "length":
+        return ctx.verdict(case, Outcome.PASSED, "a tool call cut by the limit reports finish_reason 'length'")
+    return ctx.verdict(
+        case,
+        Outcome.FAILED,
+        f"a tool call cut by max_completion_tokens={CUT_LIMIT} (arguments "
+        f"{arguments!r}) reports finish_reason {reason!r}, not 'length'",
+        exchange,
+    )
+
+
 def logprobs(ctx: RunContext, case: Case) -> Result:
     exchange = ctx.send("semantic.logprobs", ctx.body(logprobs=True, top_logprobs=TOP_K))
     early = refused(ctx, case, exchange, "logprobs")
@@ -295,6 +381,9 @@ JUDGES: dict[str, Callable[[RunContext, Case], Result]] = {
     "semantic.tool_choice.named": tool_named,
     "semantic.tool_calls.arguments": tool_arguments,
     "semantic.response_format.json_object": json_object,
+    "semantic.response_format.json_schema": json_schema,
+    "semantic.parallel_tool_calls.false": parallel_false,
+    "semantic.tool_calls.cut": tool_cut,
     "semantic.logprobs.top_logprobs": logprobs,
     "semantic.seed.reproducible": seed,
 }

@@ -138,7 +138,7 @@ def finish_reason(ctx: RunContext, case: Case, s: Stream) -> Result:
 def done(ctx: RunContext, case: Case, s: Stream) -> Result:
     if s.data[-1] == "[DONE]" and s.data.count("[DONE]") == 1:
         return ctx.verdict(case, Outcome.PASSED, "the stream ends with data: [DONE]")
-    return ctx.verdict(case, Outcome.FAILED, f"the stream ends with data {s.data[-1][:100]!r}, not [DONE]", s.exchange)
+    return ctx.verdict(case, Outcome.FAILED, f"the stream ends with data {s.data[-1][:120]!r}, not [DONE]", s.exchange)
 
 
 def content_matches(ctx: RunContext, case: Case, s: Stream) -> Result:

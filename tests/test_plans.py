@@ -1,0 +1,48 @@
+"""Every planned check names a clause that resolves, a unique dotted id, and reads its bounds from the contract."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from conformance.spec import PROFILES, load_contract
+from conformance.suite.catalogue import planned
+
+SUITE = Path(__file__).resolve().parent.parent / "conformance" / "suite"
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_every_case_cites_a_clause(profile: str) -> None:
+    contract = load_contract(None, profile)
+    cases = planned(contract)
+    ids = [c.rid for c in cases]
+    assert len(ids) == len(set(ids)) > 100
+    for case in cases:
+        assert re.fullmatch(r"[a-z][a-z0-9_]*(\.[A-Za-z0-9_]+)+", case.rid), case.rid
+        clause = contract.clause(case.pointer)
+        assert clause.citation and clause.ref.startswith("openapi.yaml#/")
+
+
+def test_a_changed_bound_changes_the_plan(tmp_path: Path) -> None:
+    """Bounds are read from openapi.yaml: edit the document and the values sent follow."""
+    source = (SUITE.parent / "spec" / "openapi.yaml").read_text()
+    edited = source.replace(
+        "          minimum: 0\n          maximum: 2\n          description: What sampling",
+        "          minimum: 0\n          maximum: 1.5\n          description: What sampling",
+    )
+    assert edited != source
+    (tmp_path / "openapi.yaml").write_text(edited)
+    cases = {c.rid: c for c in planned(load_contract(tmp_path / "openapi.yaml"))}
+    assert cases["request.temperature.at_maximum"]["value"] == 1.5
+    assert cases["request.temperature.above_maximum"]["value"] == 1.51
+
+
+def test_no_range_literals_in_the_checks() -> None:
+    """The prose ranges (2, 20, 100, 4 stop sequences) are not written in the suite or the checks."""
+    sources = [*SUITE.glob("*.py"), *(SUITE.parent / "checks").glob("*.py")]
+    for path in sources:
+        text = path.read_text()
+        for literal in (r"\b-?2\.0\b", r"\b20\b", r"\b-?100\b", r"\bmaxItems\b.*\b4\b"):
+            assert not re.search(literal, text), f"{path.name}: {literal}"
