@@ -103,6 +103,7 @@ def run(settings: RunSettings) -> int:
             seed=seed,
             api_key_given=bool(api_key),
             declared=frozenset(settings.capabilities),
+            max_examples=settings.max_examples,
         )
         try:
             ctx.preflight = client.chat(ctx.body())

@@ -224,13 +224,15 @@ def test_reference_server_passes_everything(
     with server(profile=profile, variant=variant) as url:
         proc, data = run_against(url, "--profile", profile)
     assert proc.returncode == 0, proc.stderr
-    check(data, Expect(set()))
-    assert data["totals"]["passed"] == len(data["results"]) > 90
+    assert outcome_ids(data, "failed") == outcome_ids(data, "error") == outcome_ids(data, "unsupported") == set()
+    assert data["totals"]["passed"] + data["totals"]["warned"] == len(data["results"]) > 90
+    # what the strict variant refuses of generated valid requests is `warned` (rule 3), nothing else
+    assert all(rid.startswith("property.positive_data_acceptance") for rid in outcome_ids(data, "warned"))
 
 
 def run_fault(faults: str, expect: Expect, server: Callable[..., Any], run_against: Callable[..., Any]) -> None:
     with server(faults={f for f in faults.split(",") if f}, profile=expect.profile) as url:
-        proc, data = run_against(url, "--profile", expect.profile, *expect.args)
+        proc, data = run_against(url, "--profile", expect.profile, "--skip", "property.*", *expect.args)
     check(data, expect)
     assert proc.returncode == (1 if expect.failed else 0), proc.stderr
 
@@ -270,7 +272,7 @@ def test_every_fault_is_exercised() -> None:
 
 def test_chat_500_skips_the_rest(server: Callable[..., Any], run_against: Callable[..., Any]) -> None:
     with server(faults={"chat_500"}) as url:
-        _, data = run_against(url)
+        _, data = run_against(url, "--skip", "property.*")
     skipped = outcome_ids(data, "skipped")
     assert "request.temperature.above_maximum" in skipped and "auth.missing_token" in skipped
     assert data["totals"]["requests"] == 1  # only the preflight was sent

@@ -137,6 +137,10 @@ def create_app(config: ServerConfig) -> Starlette:
             messages = body.get("messages")
             if "empty_messages_500" in faults and messages == []:
                 raise ApiError(500, "INTERNAL_ERROR", "IndexError: list index out of range")
+            if "assistant_message_500" in faults and any(
+                isinstance(m, dict) and m.get("role") == "assistant" for m in messages or []
+            ):
+                raise ApiError(500, "INTERNAL_ERROR", "template error: assistant turn")
             parts = [m for m in messages or [] if isinstance(m, dict) and isinstance(m.get("content"), list)]
             if "content_parts_500" in faults and parts:
                 raise ApiError(500, "INTERNAL_ERROR", "TypeError: can only concatenate str")
@@ -197,6 +201,9 @@ def create_app(config: ServerConfig) -> Starlette:
             "usage": _usage(generation, faults),
         }
         _break_response(payload, faults)
+        if "schema_break_with_logprobs" in faults and body.get("logprobs") is not None:
+            for choice in payload["choices"]:
+                choice["index"] = str(choice["index"])
         if "wrong_content_type" in faults:
             return Response(json.dumps(payload), media_type="text/plain")
         return JSONResponse(payload)

@@ -91,6 +91,7 @@ class RunContext:
     results: list[Result] = dataclasses.field(default_factory=list)
     stop_reason: str | None = None
     declared: frozenset[str] = frozenset()
+    max_examples: int | None = None
     limit_honoured: bool = True
     cache: dict[str, Exchange] = dataclasses.field(default_factory=dict)
 

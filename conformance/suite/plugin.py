@@ -126,13 +126,15 @@ class SuitePlugin:
             result = self._plain(case, Outcome.SKIPPED, f"not run: {error}")
         elif error is not None:
             result = self._plain(case, Outcome.ERROR, f"the check itself failed: {type(error).__name__}: {error}")
-        elif len(results) != 1 or results[0].id != case.rid:
+        elif not self._well_formed(case, results):
             got = [r.id for r in results]
             result = self._plain(case, Outcome.ERROR, f"the check recorded {got}, expected exactly [{case.rid}]")
         else:
             result = results[0]
         result.duration_s = time.monotonic() - started
         self._finish(result)
+        for extra in results[1:]:  # a multi-result case (the property layer): its findings, after its summary
+            self._finish(extra)
 
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         reason = getattr(item, "conformance_skip", None)
@@ -146,6 +148,14 @@ class SuitePlugin:
         if exc is not None and not isinstance(exc, pytest.skip.Exception):
             pyfuncitem.conformance_error = exc  # type: ignore[attr-defined]
             outcome.force_result(True)
+
+    @staticmethod
+    def _well_formed(case: Case, results: list[Result]) -> bool:
+        """One result with the case's id; a `multi` case may add more, each under its id's family."""
+        if not results or results[0].id != case.rid:
+            return False
+        family = case.rid.split(".", 1)[0] + "."
+        return len(results) == 1 or (case.params.get("multi", False) and all(r.id.startswith(family) for r in results))
 
     def _plain(self, case: Case, outcome: Outcome, message: str) -> Result:
         try:
