@@ -42,13 +42,36 @@ def layer(url: str, seed: int, examples: int) -> tuple[float, int]:
 
 def plain_cli(url: str, seed: int, examples: int, spec: Path, workdir: Path) -> tuple[float, int]:
     command = [
-        sys.executable, "-m", "schemathesis.cli", "run", str(spec), "--url", url,
-        "--phases", "examples,coverage,fuzzing", "--mode", "all", "--max-examples", str(examples),
-        "--seed", str(seed), "--generation-database", "none", "--no-shrink", "--generation-allow-x00", "false",
-        "--header", f"Authorization: Bearer {KEY}", "--continue-on-failure",
-        "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,"
+        sys.executable,
+        "-m",
+        "schemathesis.cli",
+        "run",
+        str(spec),
+        "--url",
+        url,
+        "--phases",
+        "examples,coverage,fuzzing",
+        "--mode",
+        "all",
+        "--max-examples",
+        str(examples),
+        "--seed",
+        str(seed),
+        "--generation-database",
+        "none",
+        "--no-shrink",
+        "--generation-allow-x00",
+        "false",
+        "--header",
+        f"Authorization: Bearer {KEY}",
+        "--continue-on-failure",
+        "--checks",
+        "not_a_server_error,status_code_conformance,content_type_conformance,"
         "response_schema_conformance,negative_data_rejection,positive_data_acceptance",
-        "--report", "ndjson", "--report-dir", str(workdir),
+        "--report",
+        "ndjson",
+        "--report-dir",
+        str(workdir),
     ]
     started = time.perf_counter()
     subprocess.run(command, capture_output=True, text=True, cwd=workdir, check=False)

@@ -266,7 +266,13 @@ def test_every_fault_is_exercised() -> None:
     from conformance.reference import FAULTS as CATALOGUE
     from conformance.reference import PARAMETRIC
 
-    property_layer = {"assistant_message_500", "schema_break_with_logprobs"}  # tests/test_property.py
+    # exercised in tests/test_property.py and tests/test_client.py
+    property_layer = {
+        "assistant_message_500",
+        "schema_break_with_logprobs",
+        "payment_required",
+        "unavailable_after_preflight",
+    }
     named = {f.partition(":")[0] for spec in [*FAULTS, *OPENAI, *RANGE_FAULTS] for f in spec.split(",") if f}
     assert set(CATALOGUE) | set(PARAMETRIC) <= named | set(RANGE_FAULTS) | property_layer
 

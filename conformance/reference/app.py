@@ -165,7 +165,13 @@ def create_app(config: ServerConfig) -> Starlette:
             status = 404 if config.profile == "openai" else 400
             raise ApiError(status, "MODEL_NOT_SUPPORTED", f"Model not supported: {body['model']}", "model")
 
+    served = {"chat": 0}
+
     async def chat(request: Request) -> Response:
+        served["chat"] += 1
+        if "unavailable_after_preflight" in faults and served["chat"] > 1:
+            error = {"error": {"code": "UNAVAILABLE", "message": "overloaded"}}
+            return JSONResponse(error, status_code=503, headers={"retry-after": "0"})
         try:
             raw = await request.body()
             try:
@@ -175,6 +181,8 @@ def create_app(config: ServerConfig) -> Starlette:
                 raise ApiError(status, "BAD_REQUEST", "Failed to parse the body as JSON") from None
             authenticate(request)
             validate(body)
+            if "payment_required" in faults:
+                raise ApiError(402, "FIAT_PAYMENTS_ONLY", "Insufficient balance")
             if "chat_500" in faults:
                 raise ApiError(500, "INTERNAL_ERROR", "Internal server error")
             return respond(body)

@@ -10,6 +10,8 @@ __all__ = ["FAULTS", "PARAMETRIC", "fault_fields", "validate_faults"]
 FAULTS: dict[str, str] = {
     # the minimal request and the response contract
     "chat_500": "every chat completion answers 500",
+    "unavailable_after_preflight": "after the first request, every chat completion answers 503 (Retry-After: 0)",
+    "payment_required": "every chat completion answers 402 FIAT_PAYMENTS_ONLY (a provider state: exit 3)",
     "wrong_content_type": "a 200 completion is sent as text/plain",
     "created_string": "`created` is sent as a string",
     "created_float": "`created` is sent as a float",

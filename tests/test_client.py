@@ -1,0 +1,93 @@
+"""The target client: retries honouring Retry-After, the request budget, provider states."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from conftest import KEY, MODEL, run_cli, summary
+
+from conformance.target import BudgetExhausted, TargetClient, normalise_base_url
+
+
+def client_answering(*responses: httpx.Response, **options: Any) -> tuple[TargetClient, list[httpx.Request]]:
+    seen: list[httpx.Request] = []
+    queue = list(responses)
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return queue.pop(0) if len(queue) > 1 else queue[0]
+
+    client = TargetClient("http://target.invalid/v1", KEY, **options)
+    client._http = httpx.Client(transport=httpx.MockTransport(answer))
+    return client, seen
+
+
+def test_429_is_retried_honouring_retry_after() -> None:
+    client, seen = client_answering(
+        httpx.Response(429, headers={"retry-after": "0"}, json={"error": {"code": "RATE", "message": "slow"}}),
+        httpx.Response(200, json={"usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}}),
+    )
+    exchange = client.chat({"model": "m", "messages": []})
+    assert exchange.status == 200 and exchange.attempts == 2 and len(seen) == 2
+    assert (client.usage.requests, client.usage.prompt_tokens, client.usage.completion_tokens) == (2, 3, 2)
+
+
+def test_503_gives_up_after_two_retries() -> None:
+    client, seen = client_answering(httpx.Response(503, headers={"retry-after": "0"}))
+    exchange = client.chat({"model": "m", "messages": []})
+    assert exchange.status == 503 and exchange.attempts == 3 and len(seen) == 3
+
+
+def test_retry_after_beyond_the_bound_is_not_waited() -> None:
+    client, seen = client_answering(httpx.Response(429, headers={"retry-after": "3600"}), max_retry_wait=5)
+    exchange = client.chat({"model": "m", "messages": []})
+    assert exchange.status == 429 and len(seen) == 1
+
+
+def test_budget_is_a_hard_cap() -> None:
+    client, seen = client_answering(httpx.Response(200, json={}), max_requests=2)
+    client.chat({})
+    client.chat({})
+    with pytest.raises(BudgetExhausted):
+        client.chat({})
+    assert len(seen) == 2
+
+
+def test_base_url_forms() -> None:
+    assert normalise_base_url(" https://api.atoma.network/v1/ ") == "https://api.atoma.network"
+    client = TargetClient("https://user:secret@host.example/v1", None)
+    assert client.public_base_url == "https://host.example"
+
+
+def test_provider_state_at_preflight_exits_3(
+    tmp_path: Path, server: Callable[..., Any], run_against: Callable[..., Any]
+) -> None:
+    with server(faults={"payment_required"}) as url:
+        proc, data = run_against(url)
+    assert proc.returncode == 3
+    assert "FIAT_PAYMENTS_ONLY" in proc.stderr or "402" in proc.stderr
+    assert data["exit_code"] == 3 and data["results"] == []
+
+
+def test_wrong_key_at_preflight_exits_3(tmp_path: Path, server: Callable[..., Any]) -> None:
+    with server() as url:
+        proc = run_cli(
+            "run", "--base-url", url, "--api-key", "sk-not-the-key", "--model", MODEL, "--report-dir", str(tmp_path)
+        )
+    assert proc.returncode == 3 and "401" in proc.stderr
+    assert summary(tmp_path)["exit_code"] == 3
+
+
+def test_three_consecutive_infrastructure_errors_stop_the_run(
+    server: Callable[..., Any], run_against: Callable[..., Any]
+) -> None:
+    with server(faults={"unavailable_after_preflight"}) as url:
+        proc, data = run_against(url, "--skip", "property.*")
+    assert proc.returncode == 3
+    assert data["totals"]["errors"] == 3 and data["totals"]["failed"] == 0
+    assert "consecutive infrastructure errors" in data["stopped"]
+    assert data["totals"]["requests"] <= 1 + 3 * 3  # the preflight, then three requests tried three times each
