@@ -106,6 +106,37 @@ class Judge:
             rid, pointer, field, Outcome.ERROR, f"sent {sent}; {problem}", exchanges=(exchange,), level=level
         )
 
+    def by_status(
+        self,
+        rid: str,
+        pointer: str,
+        field: str | None,
+        exchange: Exchange,
+        sent: str,
+        verdicts: dict[int, tuple[Outcome, str]],
+        level: Level = "MUST",
+    ) -> Result:
+        """Judge an answer by its status class (2, 4 or 5): `verdicts` maps each class to (outcome, why).
+
+        Infrastructure trouble is an error (rule 5); a 5xx failure is always at MUST level (rule 2).
+        """
+        infra = self._infra(rid, pointer, field, exchange, sent)
+        if infra:
+            return infra
+        status = exchange.status or 0
+        outcome, why = verdicts[{4: 4, 5: 5}.get(status // 100, 2)]
+        if outcome is Outcome.PASSED:
+            return self.result(rid, pointer, field, outcome, f"sent {sent}; {why} with HTTP {status}", level=level)
+        return self.result(
+            rid,
+            pointer,
+            field,
+            outcome,
+            f"sent {sent}; got {exchange.describe()}: {why}",
+            exchanges=(exchange,),
+            level=level if status < 500 else "MUST",
+        )
+
     def accepts(
         self,
         rid: str,
@@ -122,110 +153,48 @@ class Judge:
         With `unsupported` (the capability's basic use was cleanly refused and not declared), a clean 4xx is
         `unsupported` (rule 4). With `level` SHOULD, a refusal is `warned` rather than `failed`.
         """
-        infra = self._infra(rid, pointer, field, exchange, sent)
-        if infra:
-            return infra
-        status = exchange.status or 0
-        if 200 <= status < 300:
-            return self.result(
-                rid, pointer, field, Outcome.PASSED, f"sent {sent}; accepted with HTTP {status}", level=level
-            )
-        if 400 <= status < 500 and unsupported:
-            return self.result(
-                rid,
-                pointer,
-                field,
-                Outcome.UNSUPPORTED,
-                f"sent {sent}; refused with a clean {exchange.describe(200)}: the capability is not offered",
-                exchanges=(exchange,),
-                level=level,
-            )
-        why = "a valid value was rejected" if status < 500 else "a valid value crashed the server"
-        return self.result(
-            rid,
-            pointer,
-            field,
-            Outcome.FAILED,
-            f"sent {sent}; expected 2xx, got {exchange.describe()}: {why}",
-            exchanges=(exchange,),
-            level=level if status < 500 else "MUST",
+        refused = (
+            (Outcome.UNSUPPORTED, "refused cleanly: the capability is not offered")
+            if unsupported
+            else (Outcome.FAILED, "expected 2xx: a valid value was rejected")
         )
+        verdicts = {
+            2: (Outcome.PASSED, "accepted"),
+            4: refused,
+            5: (Outcome.FAILED, "expected 2xx: a valid value crashed the server"),
+        }
+        return self.by_status(rid, pointer, field, exchange, sent, verdicts, level)
 
     def rejects(
         self, rid: str, pointer: str, field: str | None, exchange: Exchange, sent: str, *, level: Level = "MUST"
     ) -> Result:
         """Rule 2: an invalid value must be answered with a 4xx; a 2xx or a 5xx is a failure."""
-        infra = self._infra(rid, pointer, field, exchange, sent)
-        if infra:
-            return infra
-        status = exchange.status or 0
-        if 400 <= status < 500:
-            return self.result(
-                rid, pointer, field, Outcome.PASSED, f"sent {sent}; rejected with HTTP {status}", level=level
-            )
-        why = "an invalid value was accepted" if status < 400 else "a client error answered as a server error"
-        return self.result(
-            rid,
-            pointer,
-            field,
-            Outcome.FAILED,
-            f"sent {sent}; expected 4xx, got {exchange.describe()}: {why}",
-            exchanges=(exchange,),
-            level=level,
-        )
+        verdicts = {
+            2: (Outcome.FAILED, "expected 4xx: an invalid value was accepted"),
+            4: (Outcome.PASSED, "rejected"),
+            5: (Outcome.FAILED, "expected 4xx: a client error answered as a server error"),
+        }
+        return self.by_status(rid, pointer, field, exchange, sent, verdicts, level)
 
     def extension(
         self, rid: str, pointer: str, field: str | None, exchange: Exchange, sent: str, *, level: Level = "MUST"
     ) -> Result:
         """Rule 2, for a value only OpenAI's contract allows: a 4xx passes, acceptance is `warned`, a 5xx fails."""
-        infra = self._infra(rid, pointer, field, exchange, sent)
-        if infra:
-            return infra
-        status = exchange.status or 0
-        if 400 <= status < 500:
-            return self.result(
-                rid, pointer, field, Outcome.PASSED, f"sent {sent}; rejected with HTTP {status}", level=level
-            )
-        if status < 400:
-            return self.result(
-                rid,
-                pointer,
-                field,
-                Outcome.WARNED,
-                f"sent {sent}; accepted with HTTP {status}: only OpenAI's contract allows this value",
-                exchanges=(exchange,),
-                level=level,
-            )
-        return self.result(
-            rid,
-            pointer,
-            field,
-            Outcome.FAILED,
-            f"sent {sent}; got {exchange.describe()}: a client error answered as a server error",
-            exchanges=(exchange,),
-            level=level,
-        )
+        verdicts = {
+            2: (Outcome.WARNED, "accepted: only OpenAI's contract allows this value"),
+            4: (Outcome.PASSED, "rejected"),
+            5: (Outcome.FAILED, "a client error answered as a server error"),
+        }
+        return self.by_status(rid, pointer, field, exchange, sent, verdicts, level)
 
     def either(self, rid: str, pointer: str, field: str | None, exchange: Exchange, sent: str) -> Result:
         """Rule 3, where the contract is silent: a 2xx and a 4xx both pass; a 5xx fails."""
-        infra = self._infra(rid, pointer, field, exchange, sent)
-        if infra:
-            return infra
-        status = exchange.status or 0
-        if status < 500:
-            how = "accepted" if status < 400 else "rejected"
-            return self.result(
-                rid, pointer, field, Outcome.PASSED, f"sent {sent}; {how} with HTTP {status}", level="MUST"
-            )
-        return self.result(
-            rid,
-            pointer,
-            field,
-            Outcome.FAILED,
-            f"sent {sent}; got {exchange.describe()}: the contract leaves this open, but a 5xx is never an answer",
-            exchanges=(exchange,),
-            level="MUST",
-        )
+        verdicts = {
+            2: (Outcome.PASSED, "accepted"),
+            4: (Outcome.PASSED, "rejected"),
+            5: (Outcome.FAILED, "the contract leaves this open, but a 5xx is never an answer"),
+        }
+        return self.by_status(rid, pointer, field, exchange, sent, verdicts)
 
     def envelope_errors(self, exchange: Exchange) -> list[str]:
         """Why the body is not the profile's error envelope (empty when it is)."""

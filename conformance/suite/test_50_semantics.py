@@ -241,8 +241,8 @@ def tool_arguments(ctx: RunContext, case: Case) -> Result:
     return ctx.verdict(case, Outcome.PASSED, f"{len(calls)} call(s) with JSON-string arguments")
 
 
-def json_object(ctx: RunContext, case: Case) -> Result:
-    exchange = ctx.basic_use("response_format")
+def json_content(ctx: RunContext, case: Case, exchange: Exchange, kind: str) -> Any:
+    """The JSON value of a completion asked for with `response_format` `kind`; or the verdict that ends the check."""
     early = refused(ctx, case, exchange, "response_format")
     if early:
         return early
@@ -251,11 +251,17 @@ def json_object(ctx: RunContext, case: Case) -> Result:
     if choice.get("finish_reason") == "length" or not text.strip():
         raise Inconclusive(f"the content was cut or empty (finish_reason {choice.get('finish_reason')!r})")
     try:
-        json.loads(text)
+        return json.loads(text)
     except ValueError:
         return ctx.verdict(
-            case, Outcome.FAILED, f"response_format json_object; content is not JSON: {text[:200]!r}", exchange
+            case, Outcome.FAILED, f"response_format {kind}; content is not JSON: {text[:200]!r}", exchange
         )
+
+
+def json_object(ctx: RunContext, case: Case) -> Result:
+    value = json_content(ctx, case, ctx.basic_use("response_format"), "json_object")
+    if isinstance(value, Result):
+        return value
     return ctx.verdict(case, Outcome.PASSED, "response_format json_object: the content parses as JSON")
 
 
@@ -264,19 +270,10 @@ def json_schema(ctx: RunContext, case: Case) -> Result:
     body = ctx.body(limit=TOOL_LIMIT, response_format=fmt)
     body["messages"][0]["content"] = JSON_PROMPT
     exchange = ctx.send("semantic.json_schema", body)
-    early = refused(ctx, case, exchange, "response_format")
-    if early:
-        return early
-    choice = first_choice(ctx, exchange)
-    text = content_of(choice)
-    if choice.get("finish_reason") == "length" or not text.strip():
-        raise Inconclusive(f"the content was cut or empty (finish_reason {choice.get('finish_reason')!r})")
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return ctx.verdict(
-            case, Outcome.FAILED, f"response_format json_schema; content is not JSON: {text[:200]!r}", exchange
-        )
+    value = json_content(ctx, case, exchange, "json_schema")
+    if isinstance(value, Result):
+        return value
+    text = json.dumps(value)
     errors = [e.message for e in Draft202012Validator(fmt["json_schema"]["schema"]).iter_errors(value)]
     if errors:
         return ctx.verdict(
