@@ -119,7 +119,7 @@ def _stop_pair(ctx: RunContext) -> tuple[Exchange, Exchange, str, str]:
     candidates = []
     for match in re.finditer(r"[A-Za-z]{3,}", text):
         word = match.group()
-        if word not in seen and match.start() > 0:
+        if word not in seen and match.start() > 0 and text.find(word) == match.start():
             candidates.append((match.start(), word))
         seen.add(word)
     if not candidates:
