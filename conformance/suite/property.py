@@ -380,6 +380,7 @@ def run_mode(ctx: RunContext, mode: str, max_examples: int | None) -> ModeReport
             project=schema.config,
             modes=[HypothesisTestMode.EXAMPLES, HypothesisTestMode.COVERAGE, HypothesisTestMode.FUZZING],
             settings=settings,
+            apply_ci_profile=False,  # Hypothesis' `ci` profile (loaded when CI is set) would derandomize the run
             seed=ctx.seed,
         ),
     )
