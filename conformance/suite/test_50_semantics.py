@@ -197,16 +197,25 @@ def tool_none(ctx: RunContext, case: Case) -> Result:
     return ctx.verdict(case, Outcome.PASSED, "tool_choice 'none': no tool call")
 
 
-def tool_named(ctx: RunContext, case: Case) -> Result:
+def _named_choice(ctx: RunContext, case: Case) -> tuple[Exchange, dict[str, Any]] | Result:
+    """The first choice of the named-tool completion, or the verdict that ends the check."""
     exchange = _named_exchange(ctx)
     early = refused(ctx, case, exchange, "tools")
     if early:
         return early
     choice = first_choice(ctx, exchange)
+    if choice.get("finish_reason") == "length":
+        raise Inconclusive("the tool call was cut by the completion limit")
+    return exchange, choice
+
+
+def tool_named(ctx: RunContext, case: Case) -> Result:
+    named = _named_choice(ctx, case)
+    if isinstance(named, Result):
+        return named
+    exchange, choice = named
     wanted = TIME_TOOL["function"]["name"]
     reason = choice.get("finish_reason")
-    if reason == "length":
-        raise Inconclusive("the tool call was cut by the completion limit")
     names = [(c.get("function") or {}).get("name") for c in tool_calls_of(choice) if isinstance(c, dict)]
     if names[:1] != [wanted]:
         return ctx.verdict(case, Outcome.FAILED, f"named tool_choice {wanted!r}; got calls {names}", exchange)
@@ -218,13 +227,10 @@ def tool_named(ctx: RunContext, case: Case) -> Result:
 
 
 def tool_arguments(ctx: RunContext, case: Case) -> Result:
-    exchange = _named_exchange(ctx)
-    early = refused(ctx, case, exchange, "tools")
-    if early:
-        return early
-    choice = first_choice(ctx, exchange)
-    if choice.get("finish_reason") == "length":
-        raise Inconclusive("the tool call was cut by the completion limit")
+    named = _named_choice(ctx, case)
+    if isinstance(named, Result):
+        return named
+    exchange, choice = named
     calls = [c for c in tool_calls_of(choice) if isinstance(c, dict)]
     if not calls:
         raise Inconclusive("no tool call to inspect (see semantic.tool_choice.named)")
