@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from conformance import __version__
-from conformance.checks import provider_state
+from conformance.checks import infrastructure_problem
 from conformance.records import Outcome, Result
 from conformance.report import RunInfo, totals, write_reports
 from conformance.spec import Contract
@@ -80,9 +80,7 @@ def preflight_problem(ctx: RunContext, exchange: Exchange) -> str | None:
     if exchange.status == 401:
         given = "the given key" if ctx.api_key_given else "no key (pass --api-key)"
         return f"the target refused {given}: HTTP 401 {exchange.text[:200]}"
-    if exchange.status in (502, 504):
-        return f"target unavailable: HTTP {exchange.status} after {exchange.attempts} attempt(s)"
-    return provider_state(ctx.contract, exchange)
+    return infrastructure_problem(ctx.contract, exchange)
 
 
 def run(settings: RunSettings) -> int:

@@ -12,11 +12,9 @@ from typing import Any
 
 from conformance.records import Attachment, Level, Outcome, Result
 from conformance.spec import ERROR_SCHEMA, Contract
-from conformance.target import Exchange
+from conformance.target import RETRY_STATUSES, Exchange
 
 __all__ = ["Judge", "clean_4xx", "infrastructure_problem", "provider_state", "show"]
-
-RETRYABLE = frozenset({429, 502, 503, 504})
 
 
 def show(value: Any) -> str:
@@ -47,7 +45,7 @@ def infrastructure_problem(contract: Contract, exchange: Exchange) -> str | None
     """Why no verdict can be reached from this exchange (rule 5), or None."""
     if exchange.error:
         return f"no answer from the target: {exchange.error}"
-    if exchange.status in RETRYABLE:
+    if exchange.status in RETRY_STATUSES:
         return f"HTTP {exchange.status} after {exchange.attempts} attempt(s)"
     return provider_state(contract, exchange)
 

@@ -42,11 +42,16 @@ def _object(ctx: RunContext, body: dict[str, Any]) -> tuple[Outcome, str]:
     return Outcome.FAILED, f"object is {got!r}, not {expected!r}"
 
 
-def _id(ctx: RunContext, body: dict[str, Any]) -> tuple[Outcome, str]:
-    value = body.get("id")
-    if isinstance(value, str) and value:
-        return Outcome.PASSED, f"id {value!r}"
-    return Outcome.FAILED, f"id is {value!r}, not a non-empty string"
+def _non_empty_string(name: str) -> Callable[[RunContext, dict[str, Any]], tuple[Outcome, str]]:
+    """A judge that the response's `name` is a non-empty string."""
+
+    def judge(ctx: RunContext, body: dict[str, Any]) -> tuple[Outcome, str]:
+        value = body.get(name)
+        if isinstance(value, str) and value:
+            return Outcome.PASSED, f"{name} {value!r}"
+        return Outcome.FAILED, f"{name} is {value!r}, not a non-empty string"
+
+    return judge
 
 
 def _created(ctx: RunContext, body: dict[str, Any]) -> tuple[Outcome, str]:
@@ -58,13 +63,6 @@ def _created(ctx: RunContext, body: dict[str, Any]) -> tuple[Outcome, str]:
     if value < SECONDS_FLOOR:
         return Outcome.FAILED, f"created is {value}: not a Unix time in seconds"
     return Outcome.PASSED, f"created {value}"
-
-
-def _model(ctx: RunContext, body: dict[str, Any]) -> tuple[Outcome, str]:
-    value = body.get("model")
-    if isinstance(value, str) and value:
-        return Outcome.PASSED, f"model {value!r}"
-    return Outcome.FAILED, f"model is {value!r}, not a non-empty string"
 
 
 def _choices(ctx: RunContext, body: dict[str, Any]) -> tuple[Outcome, str]:
@@ -116,9 +114,9 @@ def _usage(ctx: RunContext, body: dict[str, Any]) -> tuple[Outcome, str]:
 
 JUDGES: dict[str, Callable[[RunContext, dict[str, Any]], tuple[Outcome, str]]] = {
     "response.object": _object,
-    "response.id": _id,
+    "response.id": _non_empty_string("id"),
     "response.created": _created,
-    "response.model": _model,
+    "response.model": _non_empty_string("model"),
     "response.choices": _choices,
     "response.message.role": _role,
     "response.finish_reason": _finish,

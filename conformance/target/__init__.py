@@ -2,6 +2,7 @@
 
 from conformance.target.client import (
     DEFAULT_AUTH,
+    RETRY_STATUSES,
     BudgetExhausted,
     Exchange,
     SseEvent,
@@ -13,6 +14,7 @@ from conformance.target.redact import Redactor
 
 __all__ = [
     "DEFAULT_AUTH",
+    "RETRY_STATUSES",
     "BudgetExhausted",
     "Exchange",
     "Redactor",

@@ -8,6 +8,7 @@ import shlex
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import httpx
@@ -17,6 +18,7 @@ from conformance.target.redact import REDACTED, Redactor, strip_credentials
 
 __all__ = [
     "DEFAULT_AUTH",
+    "RETRY_STATUSES",
     "BudgetExhausted",
     "Exchange",
     "SseEvent",
@@ -88,23 +90,24 @@ class Exchange:
     def content_type(self) -> str:
         return self.response_headers.get("content-type", "").split(";")[0].strip().lower()
 
+    @cached_property
+    def _parsed(self) -> tuple[bool, Any]:
+        """(whether the body is JSON, its value); parsed once, after the answer is complete."""
+        try:
+            return True, json.loads(self.text)
+        except ValueError:
+            return False, None
+
     @property
     def json(self) -> Any:
         """The body parsed as JSON, or None when it is not JSON."""
-        try:
-            return json.loads(self.text)
-        except ValueError:
-            return None
+        return self._parsed[1]
 
     @property
     def is_json(self) -> bool:
-        try:
-            json.loads(self.text)
-        except ValueError:
-            return False
-        return True
+        return self._parsed[0]
 
-    @property
+    @cached_property
     def events(self) -> list[SseEvent]:
         """The body parsed as a server-sent event stream (comments and keep-alives dropped)."""
         response = httpx.Response(200, headers={"content-type": "text/event-stream"}, content=self.text.encode())
