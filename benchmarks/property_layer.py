@@ -19,11 +19,11 @@ from pathlib import Path
 
 import httpx
 
+from conformance.contract import load_contract
 from conformance.reference import DEFAULT_MODEL, ServerConfig, running_server
-from conformance.spec import load_contract
 from conformance.suite.context import RunContext
 from conformance.suite.property import run_mode
-from conformance.target import TargetClient
+from conformance.transport import TargetClient
 
 KEY = "sk-benchmark"
 

@@ -14,8 +14,8 @@ import click
 import yaml
 
 from conformance import __version__
+from conformance.contract import PROFILES, ContractError, load_contract
 from conformance.runner import EXIT_USAGE, RunSettings, run
-from conformance.spec import PROFILES, ContractError, load_contract
 
 __all__ = ["main"]
 

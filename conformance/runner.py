@@ -16,13 +16,13 @@ import pytest
 
 from conformance import __version__
 from conformance.checks import infrastructure_problem
+from conformance.contract import Contract
 from conformance.records import Outcome, Result
 from conformance.report import RunInfo, totals, write_reports
-from conformance.spec import Contract
 from conformance.suite.context import RunContext
 from conformance.suite.plugin import SuitePlugin
-from conformance.target import Exchange, TargetClient
-from conformance.target.redact import strip_credentials
+from conformance.transport import Exchange, TargetClient
+from conformance.transport.redact import strip_credentials
 
 __all__ = ["EXIT_ERRORS", "EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "RunSettings", "run"]
 

@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ import pytest
 from conformance.reference import ServerConfig, running_server
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
+REFERENCE = ROOT / "docs" / "reference"
 KEY = "sk-test-4f1c9a0b7e"
 MODEL = "conformance-reference"
 
@@ -74,10 +74,3 @@ def run_against(tmp_path: Path) -> Callable[..., tuple[subprocess.CompletedProce
         return proc, summary(report_dir)
 
     return go
-
-
-@pytest.fixture(scope="session")
-def shared() -> Iterator[Path]:
-    if not SHARED.is_dir():
-        pytest.skip("../shared is absent")
-    yield SHARED

@@ -8,14 +8,14 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "conformance"
 ALLOWED = {
     "records": set(),
-    "spec": set(),
-    "target": set(),
-    "checks": {"spec", "records", "target"},
-    "suite": {"checks", "spec", "records", "target"},
+    "contract": set(),
+    "transport": set(),
+    "checks": {"contract", "records", "transport"},
+    "suite": {"checks", "contract", "records", "transport"},
     "report": {"records"},
-    "reference": {"spec"},
-    "runner": {"records", "spec", "target", "checks", "suite", "report", "reference"},
-    "cli": {"runner", "spec", "reference", "suite"},
+    "reference": {"contract"},
+    "runner": {"records", "contract", "transport", "checks", "suite", "report", "reference"},
+    "cli": {"runner", "contract", "reference", "suite"},
     "__main__": {"cli"},
     "__init__": set(),
 }

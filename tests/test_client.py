@@ -10,7 +10,7 @@ import httpx
 import pytest
 from conftest import KEY, MODEL, run_cli, summary
 
-from conformance.target import BudgetExhausted, TargetClient, normalise_base_url
+from conformance.transport import BudgetExhausted, TargetClient, normalise_base_url
 
 
 def client_answering(*responses: httpx.Response, **options: Any) -> tuple[TargetClient, list[httpx.Request]]:

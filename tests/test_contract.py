@@ -9,10 +9,11 @@ import pytest
 import yaml
 from openapi_spec_validator import validate
 
-from conformance.spec import PROFILES, ContractError, load_contract, resolve_pointer
-from conformance.spec import default_spec_path as packaged
+from conformance.contract import PROFILES, ContractError, load_contract, resolve_pointer
+from conformance.contract import default_spec_path as packaged
 
 ROOT = Path(__file__).resolve().parent.parent
+REFERENCE = ROOT / "docs" / "reference"
 CONSTRAINT_KEYS = {"minimum", "maximum", "maxItems", "minItems", "enum", "const", "pattern"}
 
 
@@ -42,8 +43,8 @@ def test_document_validates_as_openapi_31(profile: str) -> None:
     assert contract.document["openapi"].startswith("3.1")
 
 
-def test_docs_quotes_appear_verbatim(shared: Path) -> None:
-    docs = (shared / "reference" / "atoma-chat-completions-docs.txt").read_text()
+def test_docs_quotes_appear_verbatim() -> None:
+    docs = (REFERENCE / "atoma-chat-completions-docs.txt").read_text()
     raw = yaml.safe_load((ROOT / "openapi.yaml").read_text())
     quoted = [(p, s["quote"]) for p, s in sources(raw) if s["document"] == "atoma-docs"]
     assert len(quoted) >= 20
@@ -55,8 +56,8 @@ def test_docs_quotes_appear_verbatim(shared: Path) -> None:
     ("document", "filename"),
     [("atoma-openapi", "atoma-proxy-openapi.yml"), ("openai-openapi", "openai-openapi-2025-04-29.yaml")],
 )
-def test_source_pointers_resolve_in_the_reference_documents(shared: Path, document: str, filename: str) -> None:
-    reference = yaml.safe_load((shared / "reference" / filename).read_text())
+def test_source_pointers_resolve_in_the_reference_documents(document: str, filename: str) -> None:
+    reference = yaml.safe_load((REFERENCE / filename).read_text())
     raw = yaml.safe_load((ROOT / "openapi.yaml").read_text())
     pointers = [s["pointer"] for _, s in sources(raw) if s["document"] == document]
     assert pointers

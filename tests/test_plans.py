@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.spec import PROFILES, load_contract
+from conformance.contract import PROFILES, load_contract
 from conformance.suite.catalogue import planned
 
 SUITE = Path(__file__).resolve().parent.parent / "conformance" / "suite"
@@ -27,7 +27,7 @@ def test_every_case_cites_a_clause(profile: str) -> None:
 
 def test_a_changed_bound_changes_the_plan(tmp_path: Path) -> None:
     """Bounds are read from openapi.yaml: edit the document and the values sent follow."""
-    source = (SUITE.parent / "spec" / "openapi.yaml").read_text()
+    source = (SUITE.parent / "contract" / "openapi.yaml").read_text()
     edited = source.replace(
         "          minimum: 0\n          maximum: 2\n          description: What sampling",
         "          minimum: 0\n          maximum: 1.5\n          description: What sampling",

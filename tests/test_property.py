@@ -10,10 +10,10 @@ import httpx
 import pytest
 from conftest import outcome_ids
 
-from conformance.spec import load_contract
+from conformance.contract import load_contract
 from conformance.suite.context import RunContext
 from conformance.suite.property import COVERAGE_CAP, run_mode
-from conformance.target import TargetClient
+from conformance.transport import TargetClient
 
 SEEDS = ["1", "2", "3"]
 RANGED = ["frequency_penalty", "presence_penalty", "logit_bias", "temperature", "top_logprobs"]

@@ -32,7 +32,7 @@ def test_first_command_passes_every_check(tmp_path: Path) -> None:
 
 
 def test_checks_table_is_generated_from_the_clause_data() -> None:
-    from conformance.spec import load_contract
+    from conformance.contract import load_contract
     from conformance.suite.catalogue import markdown_table
 
     text = (ROOT / "README.md").read_text()
@@ -41,7 +41,7 @@ def test_checks_table_is_generated_from_the_clause_data() -> None:
 
 
 def test_every_break_of_the_notes_maps_to_planned_checks() -> None:
-    from conformance.spec import load_contract
+    from conformance.contract import load_contract
     from conformance.suite.catalogue import planned
 
     text = (ROOT / "README.md").read_text().split("### Known breaks", 1)[1]

@@ -111,7 +111,7 @@ def test_key_echoed_by_the_server_is_redacted(tmp_path: Path) -> None:
     """A server that echoes the token in an error body: the report shows the placeholder, not the key."""
     import httpx
 
-    from conformance.target import TargetClient
+    from conformance.transport import TargetClient
 
     def echo(request: httpx.Request) -> httpx.Response:
         return httpx.Response(401, json={"error": {"code": "AUTH", "message": request.headers["authorization"]}})

@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from conformance.contract import ERROR_SCHEMA, Contract
 from conformance.records import Attachment, Level, Outcome, Result
-from conformance.spec import ERROR_SCHEMA, Contract
-from conformance.target import RETRY_STATUSES, Exchange
+from conformance.transport import RETRY_STATUSES, Exchange
 
 __all__ = ["Judge", "clean_4xx", "infrastructure_problem", "provider_state", "show"]
 

@@ -14,9 +14,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from conformance.contract import REQUEST_SCHEMA, Contract, load_contract
 from conformance.reference.faults import fault_fields, validate_faults
 from conformance.reference.model import Choice, Generation, generate
-from conformance.spec import REQUEST_SCHEMA, Contract, load_contract
 
 __all__ = ["DEFAULT_MODEL", "VARIANTS", "ServerConfig", "create_app"]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-from conformance.spec import Contract
+from conformance.contract import Contract
 from conformance.suite.context import Case, RunContext
-from conformance.target import TargetClient
+from conformance.transport import TargetClient
 
 __all__ = ["markdown_table", "planned"]
 

@@ -8,7 +8,7 @@ from typing import Any, TypeGuard
 from conformance.checks import clean_4xx, infrastructure_problem
 from conformance.records import Outcome, Result
 from conformance.suite.context import Case, RunContext
-from conformance.target import Exchange
+from conformance.transport import Exchange
 
 __all__ = [
     "Inconclusive",

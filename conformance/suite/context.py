@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from conformance.checks import Judge
+from conformance.contract import Contract
 from conformance.records import Level, Outcome, Result
-from conformance.spec import Contract
-from conformance.target import Exchange, TargetClient
+from conformance.transport import Exchange, TargetClient
 
 __all__ = ["Case", "RunContext"]
 

@@ -17,7 +17,7 @@ import pytest
 
 from conformance.records import Outcome, Result
 from conformance.suite.context import Case, RunContext
-from conformance.target import BudgetExhausted
+from conformance.transport import BudgetExhausted
 
 __all__ = ["SuitePlugin", "cases"]
 

@@ -31,11 +31,11 @@ from schemathesis.generation.modes import GenerationMode
 from schemathesis.specs.openapi import checks as openapi_checks
 
 from conformance.checks import infrastructure_problem
+from conformance.contract import CHUNK_SCHEMA, ERROR_SCHEMA, OPERATION, REQUEST_SCHEMA, RESPONSE_SCHEMA, Contract
 from conformance.records import Outcome
-from conformance.spec import CHUNK_SCHEMA, ERROR_SCHEMA, OPERATION, REQUEST_SCHEMA, RESPONSE_SCHEMA, Contract
 from conformance.suite.common import usage_problem
 from conformance.suite.context import RunContext
-from conformance.target import BudgetExhausted, Exchange
+from conformance.transport import BudgetExhausted, Exchange
 
 __all__ = ["COVERAGE_CAP", "DEFAULT_MAX_EXAMPLES", "Finding", "ModeReport", "run_mode"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from conformance.checks import show
-from conformance.spec import RangedField
+from conformance.contract import RangedField
 from conformance.suite.context import Case, RunContext
 from conformance.suite.plugin import Recorder, cases
 

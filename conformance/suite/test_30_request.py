@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from conformance.checks import clean_4xx, show
+from conformance.contract import OPERATION, REQUEST_SCHEMA
 from conformance.records import Outcome
-from conformance.spec import OPERATION, REQUEST_SCHEMA
 from conformance.suite.context import CAPABILITIES, JSON_SCHEMA_FORMAT, TOOL_PROMPT, WEATHER_TOOL, Case, RunContext
 from conformance.suite.plugin import Recorder, cases
 

@@ -6,8 +6,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from conformance.contract import ERROR_SCHEMA, RESPONSE_SCHEMA
 from conformance.records import Outcome, Result
-from conformance.spec import ERROR_SCHEMA, RESPONSE_SCHEMA
 from conformance.suite.common import is_int, usage_problem
 from conformance.suite.context import Case, RunContext
 from conformance.suite.plugin import Recorder, cases

@@ -24,7 +24,7 @@ from conformance.suite.context import (
     RunContext,
 )
 from conformance.suite.plugin import Recorder, cases
-from conformance.target import Exchange
+from conformance.transport import Exchange
 
 FINISH = "#/components/schemas/FinishReason"
 LITERAL = "#/components/schemas/ToolChoiceLiteral"

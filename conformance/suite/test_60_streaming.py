@@ -7,12 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from conformance.contract import CHUNK_SCHEMA, OPERATION
 from conformance.records import Outcome, Result
-from conformance.spec import CHUNK_SCHEMA, OPERATION
 from conformance.suite.common import Inconclusive, content_of, first_choice, judged, refused, usage_problem
 from conformance.suite.context import TIME_TOOL, TOOL_LIMIT, TOOL_PROMPT, WEATHER_TOOL, Case, RunContext
 from conformance.suite.plugin import Recorder, cases
-from conformance.target import Exchange
+from conformance.transport import Exchange
 
 EVENT_STREAM = f"{OPERATION}/responses/200/content/text~1event-stream"
 INCLUDE_USAGE = "#/components/schemas/StreamOptions/properties/include_usage"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from conformance.contract import REQUEST_SCHEMA
 from conformance.records import Outcome
-from conformance.spec import REQUEST_SCHEMA
 from conformance.suite.context import Case, RunContext
 from conformance.suite.plugin import Recorder, cases
 from conformance.suite.property import run_mode

@@ -1,6 +1,6 @@
 """Talking to a target: httpx client, auth, retries, budget, redaction, SSE parsing. Knows nothing of checks."""
 
-from conformance.target.client import (
+from conformance.transport.client import (
     DEFAULT_AUTH,
     RETRY_STATUSES,
     BudgetExhausted,
@@ -10,7 +10,7 @@ from conformance.target.client import (
     Usage,
     normalise_base_url,
 )
-from conformance.target.redact import Redactor
+from conformance.transport.redact import Redactor
 
 __all__ = [
     "DEFAULT_AUTH",

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 from httpx_sse import EventSource, SSEError
 
-from conformance.target.redact import REDACTED, Redactor, strip_credentials
+from conformance.transport.redact import REDACTED, Redactor, strip_credentials
 
 __all__ = [
     "DEFAULT_AUTH",

@@ -61,7 +61,7 @@ class ContractError(Exception):
 
 def default_spec_path() -> Path:
     """The packaged copy of `openapi.yaml`."""
-    return Path(str(resources.files("conformance.spec").joinpath("openapi.yaml")))
+    return Path(str(resources.files("conformance.contract").joinpath("openapi.yaml")))
 
 
 @dataclass(frozen=True)
