@@ -135,7 +135,7 @@ def run_command(**options: Any) -> None:
 @click.option("--markdown", is_flag=True, help="A Markdown table (the README's).")
 def list_command(profile: str, spec: str | None, markdown: bool) -> None:
     """List the checks a run plans, with the clause each cites; sends nothing."""
-    from conformance.suite.catalogue import markdown_table, planned
+    from conformance.checks import markdown_table, plan
 
     try:
         contract = load_contract(spec, profile)
@@ -144,9 +144,9 @@ def list_command(profile: str, spec: str | None, markdown: bool) -> None:
     if markdown:
         click.echo(markdown_table(contract), nl=False)
         return
-    for case in planned(contract):
-        clause = contract.clause(case.pointer)
-        click.echo(f"{case.rid:<52} {case.level or clause.level:<6} {clause.citation}")
+    for check in plan(contract):
+        clause = contract.clause(check.pointer)
+        click.echo(f"{check.id:<52} {check.level or clause.level:<6} {clause.citation}")
 
 
 @cli.command("serve")
@@ -180,10 +180,10 @@ def serve_command(
     from conformance.reference import DEFAULT_MODEL, FAULTS, PARAMETRIC, ServerConfig, serve
 
     if list_faults:
-        for name, description in FAULTS.items():
-            click.echo(f"{name:<28} {description}")
-        for name, description in PARAMETRIC.items():
-            click.echo(f"{name + ':FIELD':<28} {description}")
+        for name, fault in FAULTS.items():
+            click.echo(f"{name:<30} {fault.described()}")
+        for name, family in PARAMETRIC.items():
+            click.echo(f"{name + ':FIELD':<30} {family.described()}")
         return
     try:
         config = ServerConfig(

@@ -1,15 +1,24 @@
-"""Result records: the one stream every report is written from. Imports nothing of the project."""
+"""The records of a run: what was sent and what came back (`Exchange`), and verdicts (`Result`).
+
+Every report is written from `Result`s; every judgement reads `Exchange`s. Imports nothing of the project
+and no HTTP client: the transport fills an exchange in, and the checks only read it.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import enum
+import json
+import shlex
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Literal
 
-__all__ = ["Attachment", "Level", "Outcome", "Result"]
+__all__ = ["KEY_PLACEHOLDER", "Attachment", "Exchange", "Level", "Outcome", "Result", "SseEvent"]
 
 Level = Literal["MUST", "SHOULD"]
+KEY_PLACEHOLDER = "$CONFORMANCE_API_KEY"  # what the API key is replaced with in every record
+_CURL_SKIPPED_HEADERS = {"content-length", "host", "accept-encoding", "connection", "user-agent"}
 
 
 class Outcome(enum.StrEnum):
@@ -21,6 +30,78 @@ class Outcome(enum.StrEnum):
     UNSUPPORTED = "unsupported"
     SKIPPED = "skipped"
     ERROR = "error"
+
+
+@dataclass(frozen=True)
+class SseEvent:
+    """One server-sent event: its data (and name, if any)."""
+
+    data: str
+    event: str = ""
+
+
+@dataclass
+class Exchange:
+    """One request and what came back, redacted. `error` is set when no HTTP answer was had.
+
+    `events` holds the body parsed as a server-sent event stream (comments and keep-alives dropped); the
+    transport fills it in, so that nothing reading an exchange needs an HTTP library.
+    """
+
+    method: str
+    url: str
+    request_headers: dict[str, str]
+    request_body: Any
+    raw_request: bool = False
+    status: int | None = None
+    response_headers: dict[str, str] = dataclasses.field(default_factory=dict)
+    text: str = ""
+    events: list[SseEvent] = dataclasses.field(default_factory=list)
+    error: str | None = None
+    elapsed_s: float = 0.0
+    attempts: int = 0
+
+    @property
+    def content_type(self) -> str:
+        return self.response_headers.get("content-type", "").split(";")[0].strip().lower()
+
+    @cached_property
+    def _parsed(self) -> tuple[bool, Any]:
+        """(whether the body is JSON, its value); parsed once, after the answer is complete."""
+        try:
+            return True, json.loads(self.text)
+        except ValueError:
+            return False, None
+
+    @property
+    def json(self) -> Any:
+        """The body parsed as JSON, or None when it is not JSON."""
+        return self._parsed[1]
+
+    @property
+    def is_json(self) -> bool:
+        return self._parsed[0]
+
+    def curl(self) -> str:
+        """A curl command reproducing the request; the key appears as $CONFORMANCE_API_KEY."""
+        parts = ["curl", "-sS", "-X", self.method, shlex.quote(self.url)]
+        for name, value in self.request_headers.items():
+            if name.lower() in _CURL_SKIPPED_HEADERS:
+                continue
+            header = f"{name}: {value}"
+            # double quotes so that the shell expands $CONFORMANCE_API_KEY
+            parts += ["-H", f'"{header}"' if KEY_PLACEHOLDER in header else shlex.quote(header)]
+        if self.request_body is not None:
+            body = self.request_body if self.raw_request else json.dumps(self.request_body, ensure_ascii=False)
+            parts += ["--data-raw", shlex.quote(str(body))]
+        return " ".join(parts)
+
+    def describe(self, limit: int = 400) -> str:
+        """One line for a message: status and the start of the body, or the transport error."""
+        if self.error:
+            return f"no answer ({self.error})"
+        body = self.text if len(self.text) <= limit else self.text[:limit] + "..."
+        return f"HTTP {self.status} {self.content_type or '(no content-type)'}: {body}"
 
 
 @dataclass

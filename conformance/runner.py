@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import random
 import secrets
@@ -12,22 +13,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
+import httpx
 
 from conformance import __version__
-from conformance.checks import infrastructure_problem
+from conformance.checks import Facts, body, infrastructure_problem, limit_honoured, plan
 from conformance.contract import Contract
-from conformance.records import Outcome, Result
+from conformance.driver import Driver
+from conformance.records import Exchange, Outcome, Result
 from conformance.report import RunInfo, totals, write_reports
-from conformance.suite.context import RunContext
-from conformance.suite.plugin import SuitePlugin
-from conformance.transport import Exchange, TargetClient
-from conformance.transport.redact import strip_credentials
+from conformance.transport import TargetClient, strip_credentials
 
 __all__ = ["EXIT_ERRORS", "EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "RunSettings", "run"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ERRORS = 0, 1, 2, 3
-SUITE_DIR = Path(__file__).parent / "suite"
 
 
 @dataclass
@@ -47,6 +45,7 @@ class RunSettings:
     timeout: float = 30.0
     capabilities: list[str] = field(default_factory=list)
     progress: bool = True
+    transport: httpx.BaseTransport | None = None  # send through this instead of the network (in-process tests)
 
 
 def _now() -> str:
@@ -73,14 +72,14 @@ def _target(settings: RunSettings) -> Iterator[tuple[str, str | None, str, bool]
         yield url, key, model, True
 
 
-def preflight_problem(ctx: RunContext, exchange: Exchange) -> str | None:
+def preflight_problem(facts: Facts, exchange: Exchange) -> str | None:
     """Why the run cannot go on at all (exit 3), or None."""
     if exchange.error:
         return f"target unreachable: {exchange.error}"
     if exchange.status == 401:
-        given = "the given key" if ctx.api_key_given else "no key (pass --api-key)"
+        given = "the given key" if facts.api_key_given else "no key (pass --api-key)"
         return f"the target refused {given}: HTTP 401 {exchange.text[:200]}"
-    return infrastructure_problem(ctx.contract, exchange)
+    return infrastructure_problem(facts.contract, exchange)
 
 
 def run(settings: RunSettings) -> int:
@@ -91,39 +90,41 @@ def run(settings: RunSettings) -> int:
     results: list[Result] = []
     stopped: str | None = None
     with _target(settings) as (base_url, api_key, model, is_reference):
-        client = TargetClient(base_url, api_key, timeout=settings.timeout, max_requests=settings.max_requests)
+        client = TargetClient(
+            base_url,
+            api_key,
+            timeout=settings.timeout,
+            max_requests=settings.max_requests,
+            transport=settings.transport,
+        )
         shown_url = "bundled reference server" if is_reference else client.public_base_url
         _say(f"conformance {__version__}: target {shown_url}, model {model}, profile {contract.profile}, seed {seed}")
-        ctx = RunContext(
-            contract=contract,
-            client=client,
-            model=model,
-            seed=seed,
-            api_key_given=bool(api_key),
-            declared=frozenset(settings.capabilities),
-            max_examples=settings.max_examples,
-        )
+        facts = Facts(contract, model, seed, frozenset(settings.capabilities), api_key_given=bool(api_key))
+        driver: Driver | None = None
         try:
-            ctx.preflight = client.chat(ctx.body())
-            problem = preflight_problem(ctx, ctx.preflight)
+            preflight = client.chat(body(facts))
+            problem = preflight_problem(facts, preflight)
             if problem:
                 stopped = problem
                 _say(f"conformance: preflight: {problem}")
             else:
-                ctx.limit_honoured = ctx.preflight_limit()[0]
-                if ctx.preflight.status != 200:
-                    ctx.skip_all = f"the minimal request was answered HTTP {ctx.preflight.status}, not 200"
-                plugin = SuitePlugin(ctx, settings.only, settings.skip, progress=settings.progress)
-                args = [str(SUITE_DIR), "-c", str(SUITE_DIR / "suite.ini"), "--rootdir", str(SUITE_DIR)]
-                code = pytest.main([*args, "-p", "no:cacheprovider", "-p", "no:terminal"], plugins=[plugin])
-                if code == pytest.ExitCode.INTERRUPTED:
-                    stopped = "interrupted"
-                elif code not in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED, pytest.ExitCode.TESTS_FAILED):
-                    stopped = f"the suite could not run (pytest exit {int(code)})"
-                stopped = stopped or ctx.stop_reason
-            results = ctx.results
+                facts = dataclasses.replace(facts, limit_honoured=limit_honoured(preflight)[0])
+                driver = Driver(
+                    facts,
+                    client,
+                    preflight,
+                    only=settings.only,
+                    skip=settings.skip,
+                    progress=settings.progress,
+                    max_examples=settings.max_examples,
+                )
+                if preflight.status != 200:
+                    driver.skip_all = f"the minimal request was answered HTTP {preflight.status}, not 200"
+                driver.run(plan(contract))
+                stopped = driver.stop_reason
+            results = driver.results if driver else []
         except KeyboardInterrupt:
-            stopped, results = "interrupted", ctx.results
+            stopped, results = "interrupted", driver.results if driver else []
         finally:
             client.close()
     info = RunInfo(

@@ -6,9 +6,9 @@ import re
 from pathlib import Path
 
 import pytest
+from conformance.suite.catalogue import planned
 
 from conformance.contract import PROFILES, load_contract
-from conformance.suite.catalogue import planned
 
 SUITE = Path(__file__).resolve().parent.parent / "conformance" / "suite"
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from jsonschema import Draft202012Validator
@@ -73,7 +73,7 @@ class Clause:
     quote: str | None = None
     source_pointer: str | None = None
     erratum: str | None = None
-    level: str = "MUST"
+    level: Literal["MUST", "SHOULD"] = "MUST"
 
     @property
     def ref(self) -> str:
@@ -162,11 +162,6 @@ class Contract:
         assert isinstance(node, dict)
         return node
 
-    def bounds(self, pointer: str) -> tuple[float | None, float | None]:
-        """(minimum, maximum) of the schema at `pointer`; None where the contract states no bound."""
-        node = self.node(pointer)
-        return node.get("minimum"), node.get("maximum")
-
     def clause(self, pointer: str) -> Clause:
         """The clause at `pointer`: its own `x-source`, or that of the nearest ancestor that has one."""
         parts = pointer.lstrip("#").split("/")[1:]
@@ -181,7 +176,7 @@ class Contract:
                     quote=source.get("quote"),
                     source_pointer=source.get("pointer"),
                     erratum=source.get("erratum"),
-                    level=node.get("x-level", "MUST"),
+                    level="SHOULD" if node.get("x-level") == "SHOULD" else "MUST",
                 )
         raise ContractError(f"no x-source for {pointer}")
 

@@ -7,12 +7,28 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import anyio.from_thread
+import httpx
 import uvicorn
 
 from conformance.reference.app import DEFAULT_MODEL, VARIANTS, ServerConfig, create_app
-from conformance.reference.faults import FAULTS, PARAMETRIC
+from conformance.reference.faults import FAULTS, PARAMETRIC, Fault, Probe, Proof, every_proof
 
-__all__ = ["DEFAULT_MODEL", "FAULTS", "PARAMETRIC", "VARIANTS", "ServerConfig", "create_app", "running_server", "serve"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "FAULTS",
+    "PARAMETRIC",
+    "VARIANTS",
+    "Fault",
+    "Probe",
+    "Proof",
+    "ServerConfig",
+    "create_app",
+    "every_proof",
+    "in_process",
+    "running_server",
+    "serve",
+]
 
 
 def serve(config: ServerConfig, host: str = "127.0.0.1", port: int = 8000) -> None:
@@ -36,3 +52,24 @@ def running_server(config: ServerConfig, host: str = "127.0.0.1") -> Iterator[st
     finally:
         server.should_exit = True
         thread.join(timeout=5)
+
+
+@contextmanager
+def in_process(config: ServerConfig) -> Iterator[httpx.BaseTransport]:
+    """An httpx transport that serves requests with the reference app in this process, without a socket.
+
+    The app runs on an event loop in a helper thread (an anyio blocking portal); an exception in it is a 500,
+    as over a socket."""
+    app = create_app(config)
+    with anyio.from_thread.start_blocking_portal() as portal:
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app, raise_app_exceptions=False))
+
+        async def forward(request: httpx.Request) -> httpx.Response:
+            url = httpx.URL("http://reference.test").join(request.url.raw_path.decode())
+            answer = await client.request(request.method, url, content=request.content, headers=request.headers)
+            return httpx.Response(answer.status_code, headers=answer.headers, content=answer.content)
+
+        try:
+            yield httpx.MockTransport(lambda request: portal.call(forward, request))
+        finally:
+            portal.call(client.aclose)

@@ -4,22 +4,21 @@ from conformance.transport.client import (
     DEFAULT_AUTH,
     RETRY_STATUSES,
     BudgetExhausted,
-    Exchange,
-    SseEvent,
     TargetClient,
     Usage,
     normalise_base_url,
+    parse_events,
 )
-from conformance.transport.redact import Redactor
+from conformance.transport.redact import Redactor, strip_credentials
 
 __all__ = [
     "DEFAULT_AUTH",
     "RETRY_STATUSES",
     "BudgetExhausted",
-    "Exchange",
     "Redactor",
-    "SseEvent",
     "TargetClient",
     "Usage",
     "normalise_base_url",
+    "parse_events",
+    "strip_credentials",
 ]

@@ -4,27 +4,25 @@ from __future__ import annotations
 
 import email.utils
 import json
-import shlex
 import threading
 import time
-from dataclasses import dataclass, field
-from functools import cached_property
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from httpx_sse import EventSource, SSEError
 
-from conformance.transport.redact import REDACTED, Redactor, strip_credentials
+from conformance.records import Exchange, SseEvent
+from conformance.transport.redact import Redactor, strip_credentials
 
 __all__ = [
     "DEFAULT_AUTH",
     "RETRY_STATUSES",
     "BudgetExhausted",
-    "Exchange",
-    "SseEvent",
     "TargetClient",
     "Usage",
     "normalise_base_url",
+    "parse_events",
 ]
 
 CHAT_PATH = "/v1/chat/completions"
@@ -38,20 +36,21 @@ class BudgetExhausted(Exception):
     """`--max-requests` is reached; the check that wanted to send is skipped."""
 
 
+def parse_events(text: str) -> list[SseEvent]:
+    """A body parsed as a server-sent event stream (comments and keep-alives dropped; [] if it is not one)."""
+    response = httpx.Response(200, headers={"content-type": "text/event-stream"}, content=text.encode())
+    try:
+        return [SseEvent(data=e.data, event=e.event) for e in EventSource(response).iter_sse()]
+    except SSEError:
+        return []
+
+
 def normalise_base_url(url: str) -> str:
     """Strip whitespace, trailing slashes and one trailing `/v1`."""
     url = url.strip().rstrip("/")
     if url.endswith("/v1"):
         url = url[: -len("/v1")]
     return url
-
-
-@dataclass
-class SseEvent:
-    """One server-sent event: its data (and name, if any)."""
-
-    data: str
-    event: str = ""
 
 
 @dataclass
@@ -70,74 +69,6 @@ class Usage:
                     setattr(self, key, getattr(self, key) + value)
 
 
-@dataclass
-class Exchange:
-    """One request and what came back, redacted. `error` is set when no HTTP answer was had."""
-
-    method: str
-    url: str
-    request_headers: dict[str, str]
-    request_body: Any
-    raw_request: bool = False
-    status: int | None = None
-    response_headers: dict[str, str] = field(default_factory=dict)
-    text: str = ""
-    error: str | None = None
-    elapsed_s: float = 0.0
-    attempts: int = 0
-
-    @property
-    def content_type(self) -> str:
-        return self.response_headers.get("content-type", "").split(";")[0].strip().lower()
-
-    @cached_property
-    def _parsed(self) -> tuple[bool, Any]:
-        """(whether the body is JSON, its value); parsed once, after the answer is complete."""
-        try:
-            return True, json.loads(self.text)
-        except ValueError:
-            return False, None
-
-    @property
-    def json(self) -> Any:
-        """The body parsed as JSON, or None when it is not JSON."""
-        return self._parsed[1]
-
-    @property
-    def is_json(self) -> bool:
-        return self._parsed[0]
-
-    @cached_property
-    def events(self) -> list[SseEvent]:
-        """The body parsed as a server-sent event stream (comments and keep-alives dropped)."""
-        response = httpx.Response(200, headers={"content-type": "text/event-stream"}, content=self.text.encode())
-        try:
-            return [SseEvent(data=e.data, event=e.event) for e in EventSource(response).iter_sse()]
-        except SSEError:
-            return []
-
-    def curl(self) -> str:
-        """A curl command reproducing the request; the key appears as $CONFORMANCE_API_KEY."""
-        parts = ["curl", "-sS", "-X", self.method, shlex.quote(self.url)]
-        for name, value in self.request_headers.items():
-            if name.lower() in {"content-length", "host", "accept-encoding", "connection", "user-agent"}:
-                continue
-            header = f"{name}: {value}"
-            # double quotes so that the shell expands $CONFORMANCE_API_KEY
-            parts += ["-H", f'"{header}"' if REDACTED in header else shlex.quote(header)]
-        if self.request_body is not None:
-            body = self.request_body if self.raw_request else json.dumps(self.request_body, ensure_ascii=False)
-            parts += ["--data-raw", shlex.quote(str(body))]
-        return " ".join(parts)
-
-    def describe(self, limit: int = 400) -> str:
-        """One line for a message: status and the start of the body, or the transport error."""
-        if self.error:
-            return f"no answer ({self.error})"
-        body = self.text if len(self.text) <= limit else self.text[:limit] + "..."
-        return f"HTTP {self.status} {self.content_type or '(no content-type)'}: {body}"
-
-
 class TargetClient:
     """Sends chat-completions requests to one target, within a request budget, with retries."""
 
@@ -149,7 +80,9 @@ class TargetClient:
         timeout: float = 30.0,
         max_requests: int | None = None,
         max_retry_wait: float = MAX_RETRY_WAIT_S,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
+        """`transport`: an httpx transport to send through instead of the network (an in-process server)."""
         self.base_url = normalise_base_url(base_url)
         self.public_base_url = strip_credentials(self.base_url)
         self.api_key = api_key or None
@@ -158,7 +91,7 @@ class TargetClient:
         self.max_retry_wait = max_retry_wait
         self.usage = Usage()
         self._lock = threading.Lock()
-        self._http = httpx.Client(timeout=timeout, follow_redirects=False)
+        self._http = httpx.Client(timeout=timeout, follow_redirects=False, transport=transport)
 
     def close(self) -> None:
         self._http.close()
@@ -218,6 +151,7 @@ class TargetClient:
             exchange.status = response.status_code
             exchange.response_headers = {k.lower(): self.redactor.text(v) for k, v in response.headers.items()}
             exchange.text = self.redactor.text(response.text)
+            exchange.events = parse_events(exchange.text) if "data:" in exchange.text else []
             if not retry or response.status_code not in RETRY_STATUSES or exchange.attempts > MAX_RETRIES:
                 break
             wait = _retry_after(response.headers.get("retry-after"), default=1.0 * exchange.attempts)

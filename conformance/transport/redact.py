@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from conformance.records import KEY_PLACEHOLDER
+
 __all__ = ["REDACTED", "Redactor", "strip_credentials"]
 
-REDACTED = "$CONFORMANCE_API_KEY"
+REDACTED = KEY_PLACEHOLDER
 
 
 class Redactor:

@@ -14,11 +14,10 @@ the usage arithmetic is `failed`.
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import hypothesis
@@ -30,14 +29,16 @@ from schemathesis.generation.hypothesis.builder import HypothesisTestConfig, Hyp
 from schemathesis.generation.modes import GenerationMode
 from schemathesis.specs.openapi import checks as openapi_checks
 
-from conformance.checks import infrastructure_problem
+from conformance.checks import Check, Facts, infrastructure_problem, make_result
+from conformance.checks.properties import error_envelope, stream_chunks, usage_arithmetic
 from conformance.contract import CHUNK_SCHEMA, ERROR_SCHEMA, OPERATION, REQUEST_SCHEMA, RESPONSE_SCHEMA, Contract
-from conformance.records import Outcome
-from conformance.suite.common import usage_problem
-from conformance.suite.context import RunContext
-from conformance.transport import BudgetExhausted, Exchange
+from conformance.records import Exchange, Outcome, Result
+from conformance.transport import BudgetExhausted, TargetClient
 
-__all__ = ["COVERAGE_CAP", "DEFAULT_MAX_EXAMPLES", "Finding", "ModeReport", "run_mode"]
+if TYPE_CHECKING:
+    from conformance.driver import Driver
+
+__all__ = ["COVERAGE_CAP", "DEFAULT_MAX_EXAMPLES", "Finding", "ModeReport", "run_mode", "run_summary"]
 
 DEFAULT_MAX_EXAMPLES = 20  # fuzzing examples per generation mode, unless --max-examples
 COVERAGE_CAP = 120  # coverage-phase requests per mode, at most one per distinct scenario
@@ -45,59 +46,6 @@ GENERATED_LIMIT = 4  # completion tokens of every generated valid request
 MAX_N = 2
 SAMPLE_KEY = "1000"  # a token id every tokenizer has
 PATH = "/v1/chat/completions"
-_CURRENT: dict[str, Contract] = {}  # the contract our registered checks judge by, set per run
-
-
-@schemathesis.check
-def conformance_error_envelope(ctx: Any, response: Any, case: Any) -> bool | None:
-    """A 4xx or 5xx answer carries the profile's error envelope."""
-    contract = _CURRENT.get("contract")
-    if contract is None or response.status_code < 400:
-        return None
-    try:
-        body = json.loads(response.content or b"")
-    except ValueError:
-        raise AssertionError(f"HTTP {response.status_code} body is not JSON: {response.content[:200]!r}") from None
-    problems = contract.schema_errors(ERROR_SCHEMA, body)
-    if problems:
-        raise AssertionError(f"HTTP {response.status_code} without the error envelope: {'; '.join(problems)}")
-    return True
-
-
-@schemathesis.check
-def conformance_usage_arithmetic(ctx: Any, response: Any, case: Any) -> bool | None:
-    """A completion's usage adds up: total_tokens = prompt_tokens + completion_tokens."""
-    if response.status_code != 200:
-        return None
-    try:
-        body = json.loads(response.content or b"")
-    except ValueError:
-        return None
-    usage = body.get("usage") if isinstance(body, dict) else None
-    if usage is None:
-        return None
-    problem = usage_problem(usage)
-    if problem:
-        raise AssertionError(problem)
-    return True
-
-
-@schemathesis.check
-def conformance_stream_chunks(ctx: Any, response: Any, case: Any) -> bool | None:
-    """Every `data:` event of a 200 event stream but the final `[DONE]` is a valid chunk."""
-    contract = _CURRENT.get("contract")
-    if contract is None or response.status_code != 200:
-        return None
-    events = Exchange("POST", "", {}, None, text=(response.content or b"").decode("utf-8", "replace")).events
-    for i, event in enumerate(e for e in events if e.data != "[DONE]"):
-        try:
-            chunk = json.loads(event.data)
-        except ValueError:
-            raise AssertionError(f"event {i} is not JSON: {event.data[:120]!r}") from None
-        problems = contract.schema_errors(CHUNK_SCHEMA, chunk)
-        if problems:
-            raise AssertionError(f"chunk {i} breaks ChatCompletionChunk: {'; '.join(problems)}")
-    return True
 
 
 @dataclass
@@ -177,7 +125,7 @@ def _integer_fields(contract: Contract) -> set[str]:
     return out
 
 
-def prepare(body: Any, mode: str, ctx: RunContext, integers: set[str], target: str = "body") -> Any:
+def prepare(body: Any, mode: str, facts: Facts, integers: set[str], target: str = "body") -> Any:
     """Make a generated body cheap and aimed at the target, without repairing what a negative case broke.
 
     Positive: the run's model, a small completion limit, a small `n`, whole floats as integers.
@@ -193,7 +141,7 @@ def prepare(body: Any, mode: str, ctx: RunContext, integers: set[str], target: s
             value = body.get(name)
             if isinstance(value, float) and value.is_integer():
                 body[name] = int(value)
-        body["model"] = ctx.model
+        body["model"] = facts.model
         for name in ("max_tokens", "max_completion_tokens"):
             if name in body or name == "max_completion_tokens":
                 value = body.get(name)
@@ -202,13 +150,13 @@ def prepare(body: Any, mode: str, ctx: RunContext, integers: set[str], target: s
             body["n"] = MAX_N
         return body
     if isinstance(body.get("model"), str):
-        body["model"] = ctx.model
+        body["model"] = facts.model
     if "max_tokens" not in body and "max_completion_tokens" not in body:
         body["max_completion_tokens"] = GENERATED_LIMIT
     if target in body:
         # meet the contract's rules that tie the broken field to another (`top_logprobs` needs `logprobs: true`),
         # so that the field's own break is what the server must reject
-        for rule in ctx.contract.node(REQUEST_SCHEMA).get("allOf", []):
+        for rule in facts.contract.node(REQUEST_SCHEMA).get("allOf", []):
             if rule.get("if", {}).get("required") == [target]:
                 for name, then in rule.get("then", {}).get("properties", {}).items():
                     if "const" in then:
@@ -257,9 +205,11 @@ CHECKS: dict[str, Callable[..., Any]] = {
     "status_code_conformance": openapi_checks.status_code_conformance,
     "content_type_conformance": openapi_checks.content_type_conformance,
     "response_schema_conformance": openapi_checks.response_schema_conformance,
-    "error_envelope": conformance_error_envelope,
-    "usage_arithmetic": conformance_usage_arithmetic,
-    "stream_chunks": conformance_stream_chunks,
+}
+OURS: dict[str, Callable[[Facts, Exchange], str | None]] = {
+    "error_envelope": error_envelope,
+    "usage_arithmetic": usage_arithmetic,
+    "stream_chunks": stream_chunks,
 }
 
 
@@ -276,13 +226,18 @@ def _applicable(exchange: Exchange, mode: str) -> list[str]:
     return names
 
 
-def _judge(ctx: RunContext, case: Any, exchange: Exchange, mode: str, report: ModeReport) -> None:
+def _judge(facts: Facts, case: Any, exchange: Exchange, mode: str, report: ModeReport) -> None:
     response = _response(exchange)
     field_name = _field_of(case, mode)
-    contract = ctx.contract
+    contract = facts.contract
     for name in _applicable(exchange, mode):
         if name in ("positive_data_acceptance", "negative_data_rejection") and (exchange.status or 0) >= 500:
             continue  # not_a_server_error names it
+        if name in OURS:
+            problem = OURS[name](facts, exchange)
+            if problem:
+                report.add(_finding(contract, name, field_name, mode, exchange, problem))
+            continue
         try:
             case.validate_response(response, checks=[CHECKS[name]])
         except (FailureGroup, Failure, AssertionError) as exc:
@@ -322,13 +277,12 @@ def _finding(contract: Contract, check: str, field_name: str, mode: str, exchang
     return Finding(check, field_name, outcome, pointer, message, exchange)
 
 
-def run_mode(ctx: RunContext, mode: str, max_examples: int | None) -> ModeReport:
+def run_mode(facts: Facts, client: TargetClient, mode: str, max_examples: int | None) -> ModeReport:
     """Generate and send one mode's requests (examples, coverage, fuzzing); return what was found."""
-    _CURRENT["contract"] = ctx.contract
     examples = max_examples or DEFAULT_MAX_EXAMPLES
-    schema = _schema(ctx.contract, mode, ctx.seed, examples)
+    schema = _schema(facts.contract, mode, facts.seed, examples)
     operation = schema[PATH]["POST"]
-    integers = _integer_fields(ctx.contract)
+    integers = _integer_fields(facts.contract)
     report = ModeReport(mode)
     scenarios: set[str] = set()
 
@@ -344,24 +298,25 @@ def run_mode(ctx: RunContext, mode: str, max_examples: int | None) -> ModeReport
                 report.not_sent += 1
                 return
             scenarios.add(key)
-        body = prepare(case.body, mode, ctx, integers, _field_of(case, mode))
+        body = prepare(case.body, mode, facts, integers, _field_of(case, mode))
         case.body = body
         try:
             if isinstance(body, NotSet):
-                exchange = ctx.client.chat("", raw=True)
+                exchange = client.chat("", raw=True)
             elif isinstance(body, bytes | str):
-                exchange = ctx.client.chat(body.decode("latin-1") if isinstance(body, bytes) else body, raw=True)
+                exchange = client.chat(body.decode("latin-1") if isinstance(body, bytes) else body, raw=True)
             else:
-                exchange = ctx.client.chat(body)
+                exchange = client.chat(body)
         except BudgetExhausted as exc:
             report.stopped = str(exc)
             return
         report.sent += 1
         report.by_phase[phase] = report.by_phase.get(phase, 0) + 1
-        if infrastructure_problem(ctx.contract, exchange):
-            report.stopped = infrastructure_problem(ctx.contract, exchange)
+        problem = infrastructure_problem(facts.contract, exchange)
+        if problem:
+            report.stopped = problem
             return
-        _judge(ctx, case, exchange, mode, report)
+        _judge(facts, case, exchange, mode, report)
 
     settings = hypothesis.settings(
         max_examples=examples,
@@ -381,8 +336,35 @@ def run_mode(ctx: RunContext, mode: str, max_examples: int | None) -> ModeReport
             modes=[HypothesisTestMode.EXAMPLES, HypothesisTestMode.COVERAGE, HypothesisTestMode.FUZZING],
             settings=settings,
             apply_ci_profile=False,  # Hypothesis' `ci` profile (loaded when CI is set) would derandomize the run
-            seed=ctx.seed,
+            seed=facts.seed,
         ),
     )
     test()
     return report
+
+
+def run_summary(driver: Driver, check: Check) -> list[Result]:
+    """Run one generation mode: its summary result first, then one result per distinct finding."""
+    mode = check.params["mode"]
+    report = run_mode(driver.facts, driver.client, mode, driver.max_examples)
+    phases = ", ".join(f"{phase} {count}" for phase, count in sorted(report.by_phase.items())) or "none"
+    summary = (
+        f"{report.sent} generated {mode} requests sent ({phases}); {report.not_sent} not sent "
+        f"(duplicate coverage scenarios, other methods, header mutations); {len(report.findings)} distinct findings"
+    )
+    if report.stopped:
+        summary += f"; stopped early: {report.stopped}"
+    contract = driver.facts.contract
+    outcomes = {finding.outcome for finding in report.findings.values()}
+    worst = next((o for o in (Outcome.FAILED, Outcome.WARNED) if o in outcomes), Outcome.PASSED)
+    outcome = worst if report.sent else Outcome.SKIPPED
+    out = [make_result(contract, check.id, check.pointer, check.field, outcome, summary, level=check.level)]
+    for finding in report.findings.values():
+        rid = f"property.{finding.check}.{finding.field}"
+        message = finding.message + (f" ({finding.count} requests)" if finding.count > 1 else "")
+        out.append(
+            make_result(
+                contract, rid, finding.pointer, finding.field, finding.outcome, message, exchanges=(finding.exchange,)
+            )
+        )
+    return out

@@ -1,0 +1,322 @@
+"""What a check is: one declaration (id, field, clause, level, the recipes whose exchanges it judges, a pure judge),
+and the one pure function, `evaluate`, that turns a check and its recorded exchanges into a `Result`.
+
+The rules are those of design.md, "How a verdict is reached": infrastructure trouble is an error, never a
+failure (rule 5); a capability's clean refusal is `unsupported` (rule 4); a missing output is `skipped` as
+inconclusive (rule 7); a SHOULD clause broken is `warned` (rule 6). Nothing here sends a request.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from conformance.contract import Contract
+from conformance.records import Attachment, Exchange, Level, Outcome, Result
+
+__all__ = [
+    "PREFLIGHT",
+    "RETRY_STATUSES",
+    "RUN_KEY",
+    "Check",
+    "Facts",
+    "Inconclusive",
+    "Judge",
+    "Recipe",
+    "Registry",
+    "Request",
+    "Verdict",
+    "clean_4xx",
+    "evaluate",
+    "infrastructure_problem",
+    "provider_state",
+    "show",
+    "skipped",
+]
+
+RUN_KEY = "{key}"  # in `Request.authorization`: the run's API key goes here
+RETRY_STATUSES = frozenset({429, 502, 503, 504})  # answers that are retried, and after retries are infrastructure
+
+
+class Inconclusive(Exception):
+    """The output needed for a verdict is not there (rule 7): the result is `skipped` with the reason."""
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What recipes and judges may know of a run. No I/O: facts are settled before a check is judged."""
+
+    contract: Contract
+    model: str = "MODEL"
+    seed: int = 0
+    declared: frozenset[str] = frozenset()  # capabilities the target's config declares (rule 4)
+    api_key_given: bool = True
+    limit_honoured: bool = True  # the preflight's completion limit was honoured
+
+
+@dataclass(frozen=True)
+class Request:
+    """What to send: a JSON body (or raw text), and the Authorization header (`RUN_KEY` is the run's key;
+    None sends none; `"Bearer {key}"`-style templates get the key substituted)."""
+
+    body: Any
+    raw: bool = False
+    authorization: str | None = f"Bearer {RUN_KEY}"
+
+
+@dataclass(frozen=True, eq=False)
+class Recipe:
+    """A request to send once per run. Checks that judge the same exchange share its recipe (by `key`).
+
+    `build` receives the run's facts and the exchanges of the recipes in `after` (a stop word is taken from
+    an earlier completion); it raises `Inconclusive` when those exchanges do not have what it needs.
+    """
+
+    key: str
+    build: Callable[[Facts, tuple[Exchange, ...]], Request]
+    after: tuple[Recipe, ...] = ()
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a judge decides. `pointer`/`level` override the check's clause where the broken constraint is
+    another one (a finish_reason value judged inside a tool-call check)."""
+
+    outcome: Outcome
+    message: str
+    exchanges: tuple[Exchange, ...] = ()
+    level: Level | None = None
+    pointer: str | None = None
+
+
+Judge = Callable[..., Verdict]
+"""A pure judgement: `judge(facts, *exchanges)`, one exchange per recipe of the check, in order."""
+
+
+@dataclass(frozen=True, eq=False)
+class Check:
+    """One planned result, declared in one place.
+
+    - `recipes`: the exchanges the judge reads, in order (`PREFLIGHT` costs nothing: the run sent it).
+    - `capabilities`: optional capabilities the request uses; a clean 4xx while one of them is refused in its
+      basic use, and not declared, is `unsupported` (rule 4).
+    - `served`: the judge reads a completion; the driver maps any other answer (4xx skipped or failed when the
+      capabilities are declared, 5xx failed).
+    - `long`: costly if the completion limit is ignored: skipped when the preflight showed it is.
+    - `needs_key`: skipped without `--api-key`.
+    - `kind`: "exchange" for the checks above; "property" for the property layer's summaries, which the
+      driver runs itself.
+    """
+
+    id: str
+    field: str | None
+    pointer: str
+    judge: Judge
+    recipes: tuple[Recipe, ...] = ()
+    level: Level | None = None
+    capabilities: tuple[str, ...] = ()
+    served: bool = False
+    long: bool = False
+    needs_key: bool = False
+    kind: Literal["exchange", "property"] = "exchange"
+    params: dict[str, Any] = dataclasses.field(default_factory=dict)  # what a family check was made from
+
+    @property
+    def sends(self) -> bool:
+        """False when the check reads the preflight only (it runs even when the rest is skipped)."""
+        return self.kind == "property" or any(r is not PREFLIGHT for r in self.recipes)
+
+
+def _minimal(facts: Facts, _: tuple[Exchange, ...]) -> Request:
+    raise AssertionError("the preflight is sent by the runner")  # pragma: no cover
+
+
+PREFLIGHT = Recipe("preflight", _minimal)
+
+
+class Registry:
+    """Collects check declarations in order: single checks, and families that the contract produces."""
+
+    def __init__(self) -> None:
+        self._entries: list[Check | Callable[[Contract], Iterable[Check]]] = []
+
+    def add(self, *checks: Check) -> None:
+        self._entries.extend(checks)
+
+    def family(self, make: Callable[[Contract], Iterable[Check]]) -> Callable[[Contract], Iterable[Check]]:
+        """Decorate a function that produces a family of checks from the contract (ranges, enum members)."""
+        self._entries.append(make)
+        return make
+
+    def check(
+        self, rid: str, field: str | None, pointer: str, *recipes: Recipe, **options: Any
+    ) -> Callable[[Judge], Judge]:
+        """Decorate a judge: declares the check `rid` judging the exchanges of `recipes`."""
+
+        def register(judge: Judge) -> Judge:
+            self._entries.append(Check(rid, field, pointer, judge, tuple(recipes), **options))
+            return judge
+
+        return register
+
+    def plan(self, contract: Contract) -> list[Check]:
+        """Every check of the contract's profile, in declaration order."""
+        out: list[Check] = []
+        for entry in self._entries:
+            out.extend([entry] if isinstance(entry, Check) else entry(contract))
+        return out
+
+    def __iter__(self) -> Iterator[Check | Callable[[Contract], Iterable[Check]]]:
+        return iter(self._entries)
+
+
+# -- reading exchanges -----------------------------------------------------------------------------------------
+
+
+def show(value: Any) -> str:
+    """A value as it was sent, in JSON."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def clean_4xx(exchange: Exchange) -> bool:
+    """Answered with a client error (not a provider state: those are caught before)."""
+    return exchange.status is not None and 400 <= exchange.status < 500
+
+
+def _error_code(exchange: Exchange) -> str | None:
+    body = exchange.json
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        code = body["error"].get("code")
+        return str(code) if code is not None else None
+    return None
+
+
+def provider_state(contract: Contract, exchange: Exchange) -> str | None:
+    """Why the provider cannot serve now (payment, lock, rate limit, unavailable), or None."""
+    states = contract.document.get("x-provider-states", {})
+    if exchange.status in states.get("statuses", []):
+        return f"provider state: HTTP {exchange.status} {exchange.text[:200]}"
+    code = _error_code(exchange)
+    if code and code in states.get("codes", []):
+        return f"provider state: error code {code}"
+    return None
+
+
+def infrastructure_problem(contract: Contract, exchange: Exchange) -> str | None:
+    """Why no verdict can be reached from this exchange (rule 5), or None."""
+    if exchange.error:
+        return f"no answer from the target: {exchange.error}"
+    if exchange.status in RETRY_STATUSES:
+        return f"HTTP {exchange.status} after {exchange.attempts} attempt(s)"
+    return provider_state(contract, exchange)
+
+
+# -- from a check and its exchanges to a result ---------------------------------------------------------------
+
+
+def skipped(message: str) -> Verdict:
+    return Verdict(Outcome.SKIPPED, message)
+
+
+def _served(check: Check, facts: Facts, exchanges: tuple[Exchange, ...]) -> Verdict | None:
+    """Rule 4 and the `served` mapping: the verdict when a request was not served with a 200, else None."""
+    for exchange in exchanges:
+        if exchange.status == 200:
+            continue
+        got = exchange.describe(200)
+        if not clean_4xx(exchange):
+            return Verdict(Outcome.FAILED, f"the request crashed the server: {got}", (exchange,), level="MUST")
+        if check.capabilities and all(c in facts.declared for c in check.capabilities):
+            declared = ", ".join(check.capabilities)
+            return Verdict(Outcome.FAILED, f"{declared} declared by the target, but refused: {got}", (exchange,))
+        return Verdict(Outcome.SKIPPED, f"the request was not served: {got}", (exchange,))
+    return None
+
+
+def precondition(
+    check: Check, facts: Facts, exchanges: tuple[Exchange, ...], refused: frozenset[str] = frozenset()
+) -> Verdict | None:
+    """The verdict that ends a check before its judge: infrastructure trouble (rule 5), a refused capability
+    (rule 4), or, for `served` checks, an answer that is not a completion. `refused`: capabilities whose basic
+    use got a clean 4xx and that the target did not declare."""
+    for exchange in exchanges:
+        problem = infrastructure_problem(facts.contract, exchange)
+        if problem:
+            return Verdict(Outcome.ERROR, problem, (exchange,))
+    for exchange in exchanges:
+        for capability in check.capabilities:
+            if clean_4xx(exchange) and capability in refused:
+                return Verdict(Outcome.UNSUPPORTED, f"{capability} refused: {exchange.describe(200)}", (exchange,))
+    return _served(check, facts, exchanges) if check.served else None
+
+
+def evaluate(
+    check: Check,
+    facts: Facts,
+    exchanges: tuple[Exchange, ...],
+    refused: frozenset[str] = frozenset(),
+    inconclusive: str | None = None,
+) -> Result:
+    """The result of `check` on its recorded exchanges. `inconclusive`: a recipe could not be built (rule 7)."""
+    verdict = precondition(check, facts, exchanges, refused)
+    if verdict is None and inconclusive is not None:
+        verdict = Verdict(Outcome.SKIPPED, f"inconclusive: {inconclusive}")
+    if verdict is None:
+        try:
+            verdict = check.judge(facts, *exchanges)
+        except Inconclusive as why:
+            verdict = Verdict(Outcome.SKIPPED, f"inconclusive: {why}")
+    return result(check, facts.contract, verdict)
+
+
+def result(check: Check, contract: Contract, verdict: Verdict) -> Result:
+    """A verdict as a result citing its clause; a failure of a SHOULD clause is `warned` (rule 6)."""
+    return make_result(
+        contract,
+        check.id,
+        verdict.pointer or check.pointer,
+        check.field,
+        verdict.outcome,
+        verdict.message,
+        level=verdict.level or check.level,
+        exchanges=verdict.exchanges,
+    )
+
+
+def make_result(
+    contract: Contract,
+    rid: str,
+    pointer: str,
+    field_name: str | None,
+    outcome: Outcome,
+    message: str,
+    *,
+    level: Level | None = None,
+    exchanges: tuple[Exchange, ...] = (),
+) -> Result:
+    """A result citing the clause at `pointer`; its level is the clause's unless given."""
+    clause = contract.clause(pointer)
+    effective: Level = level or clause.level
+    if outcome is Outcome.FAILED and effective == "SHOULD":
+        outcome = Outcome.WARNED
+    attachments = []
+    for i, exchange in enumerate(exchanges):
+        suffix = f" {i + 1}" if len(exchanges) > 1 else ""
+        attachments.append(Attachment(f"request{suffix}", show(exchange.request_body)))
+        attachments.append(Attachment(f"response{suffix}", exchange.describe(limit=20000), "text/plain"))
+    if outcome is not Outcome.PASSED:
+        message = f"{message} | clause: {clause.citation}"
+    return Result(
+        id=rid,
+        clause=clause.ref,
+        citation=clause.citation,
+        field=field_name,
+        level=effective,
+        outcome=outcome,
+        message=message,
+        reproduce=exchanges[-1].curl() if exchanges else None,
+        attachments=attachments,
+    )

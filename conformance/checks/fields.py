@@ -1,0 +1,228 @@
+"""Request fields: `stop`, `tool_choice`, `tools`, required fields, malformed JSON, unknown model, OpenAI-only
+values, and every documented field accepted with an ordinary value. Families from the contract and a table."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from conformance.checks.base import PREFLIGHT, Check, Facts, Recipe, Registry, Request, Verdict, show
+from conformance.checks.requests import (
+    BASIC,
+    CAPABILITIES,
+    JSON_SCHEMA_FORMAT,
+    MISSING_MESSAGES,
+    SMALL_LIMIT,
+    TOOL_PROMPT,
+    WEATHER_TOOL,
+    body,
+)
+from conformance.checks.status import ByStatus
+from conformance.contract import OPERATION, REQUEST_SCHEMA, Contract
+from conformance.records import Exchange, Outcome
+
+__all__ = ["CHECKS"]
+
+CHECKS = Registry()
+LITERAL = "#/components/schemas/ToolChoiceLiteral"
+NAMED = "#/components/schemas/NamedToolChoice"
+MESSAGE = "#/components/schemas/RequestMessage"
+FORMAT_TYPE = "#/components/schemas/ResponseFormat/properties/type"
+NOT_A_MEMBER = "sometimes"
+
+
+def _field(name: str) -> str:
+    return f"{REQUEST_SCHEMA}/properties/{name}"
+
+
+def _recipe(key: str, fields: dict[str, Any], drop: str | None = None) -> Recipe:
+    def build(facts: Facts, _: tuple[Exchange, ...]) -> Request:
+        sent = body(facts, prompt=TOOL_PROMPT, **fields) if "tools" in fields else body(facts, **fields)
+        sent.pop(drop or "", None)
+        return Request(sent)
+
+    return Recipe(key, build)
+
+
+def _check(
+    rid: str,
+    field: str,
+    pointer: str,
+    table: str,
+    fields: dict[str, Any],
+    *,
+    capability: str | None = None,
+    **options: Any,
+) -> Check:
+    sent = ", ".join(f"{k}={show(v)}" for k, v in fields.items() if v is not None)
+    recipe = BASIC[capability] if capability and fields is CAPABILITIES[capability] else _recipe(rid, fields)
+    if fields == {"max_completion_tokens": SMALL_LIMIT}:
+        recipe = PREFLIGHT  # the same request as the preflight: judged on its answer
+    capabilities = (capability,) if capability and table == "accepts" else ()
+    return Check(rid, field, pointer, ByStatus(table, sent), (recipe,), capabilities=capabilities, **options)
+
+
+def allows(contract: Contract, pointer: str, value: Any) -> bool:
+    """Whether the profile's contract allows `value` at `pointer`."""
+    return bool(contract.validator(pointer).is_valid(value))
+
+
+def _tools(**fields: Any) -> dict[str, Any]:
+    return {"tools": [WEATHER_TOOL], **fields}
+
+
+@CHECKS.family
+def stop(contract: Contract) -> Iterator[Check]:
+    pointer, most = _field("stop"), contract.field("stop")["maxItems"]
+    yield _check("request.stop.one_sequence", "stop", pointer, "accepts", {"stop": ["END"]})
+    yield _check("request.stop.max_sequences", "stop", pointer, "accepts", {"stop": [f"END{i}" for i in range(most)]})
+    yield _check(
+        "request.stop.too_many_sequences", "stop", pointer, "rejects", {"stop": [f"END{i}" for i in range(most + 1)]}
+    )
+    plain = "accepts" if allows(contract, pointer, "END") else "extension"
+    yield _check("request.stop.plain_string", "stop", pointer, plain, {"stop": "END"})
+
+
+@CHECKS.family
+def tool_choice(contract: Contract) -> Iterator[Check]:
+    members = contract.enum(LITERAL)
+    for member in members:
+        yield _check(
+            f"request.tool_choice.{member}",
+            "tool_choice",
+            LITERAL,
+            "accepts",
+            _tools(tool_choice=member),
+            capability="tools",
+        )
+    for extra in contract.other("openai").enum(LITERAL):
+        if extra not in members:
+            yield _check(f"request.tool_choice.{extra}", "tool_choice", LITERAL, "extension", _tools(tool_choice=extra))
+    named = {"type": "function", "function": {"name": WEATHER_TOOL["function"]["name"]}}
+    yield _check(
+        "request.tool_choice.not_a_member", "tool_choice", LITERAL, "rejects", _tools(tool_choice=NOT_A_MEMBER)
+    )
+    yield _check(
+        "request.tool_choice.named_function",
+        "tool_choice",
+        NAMED,
+        "accepts",
+        _tools(tool_choice=named),
+        capability="tools",
+    )
+    yield _check(
+        "request.tools.malformed", "tools", "#/components/schemas/Tool", "rejects", {"tools": [{"type": "function"}]}
+    )
+
+
+def _dropped(rid: str, name: str) -> Check:
+    return Check(
+        rid,
+        name,
+        f"{REQUEST_SCHEMA}/required",
+        ByStatus("rejects", f"a request without `{name}`"),
+        (_recipe(rid, {}, drop=name),),
+    )
+
+
+def _malformed_body(facts: Facts, _: tuple[Exchange, ...]) -> Request:
+    return Request('{"model": ' + show(facts.model) + ', "messages": [{"role": "user", "content": "hi"', raw=True)
+
+
+def malformed_json(facts: Facts, exchange: Exchange) -> Verdict:
+    """A body that is not JSON: a 4xx (MUST), and exactly 400 (SHOULD: the clause's level)."""
+    sent = f"a body that is not JSON: {exchange.request_body}"
+    verdict = ByStatus("rejects", sent)(facts, exchange)
+    if verdict.outcome is not Outcome.PASSED:
+        return Verdict(verdict.outcome, verdict.message, verdict.exchanges, level="MUST")
+    if exchange.status != 400:
+        return Verdict(Outcome.FAILED, f"sent {sent}; rejected with HTTP {exchange.status}, not 400", (exchange,))
+    return verdict
+
+
+@CHECKS.family
+def required_and_body(contract: Contract) -> Iterator[Check]:
+    yield _dropped("request.model.missing", "model")
+    yield Check(
+        "request.messages.missing",
+        "messages",
+        f"{REQUEST_SCHEMA}/required",
+        ByStatus("rejects", "a request without `messages`"),
+        (MISSING_MESSAGES,),
+    )
+    unknown = Recipe(
+        "request.model.unknown",
+        lambda facts, _: Request(body(facts, model=f"{facts.model}-conformance-no-such-model")),
+    )
+    yield Check(
+        "request.model.unknown",
+        "model",
+        _field("model"),
+        ByStatus("rejects", "model=<the run's model>-conformance-no-such-model"),
+        (unknown,),
+    )
+    yield Check(
+        "request.body.malformed_json",
+        None,
+        f"{OPERATION}/responses/400",
+        malformed_json,
+        (Recipe("request.body.malformed_json", _malformed_body),),
+    )
+
+
+@CHECKS.family
+def messages_and_formats(contract: Contract) -> Iterator[Check]:
+    yield _check(
+        "request.response_format.malformed",
+        "response_format",
+        FORMAT_TYPE,
+        "rejects",
+        {"response_format": {"type": "xml"}},
+    )
+    parts = [{"role": "user", "content": [{"type": "text", "text": "Say hello."}]}]
+    yield _check(
+        "request.messages.content_parts",
+        "messages",
+        "#/components/schemas/MessageContent",
+        "accepts",
+        {"messages": parts},
+    )
+    empty = "either" if allows(contract, _field("messages"), []) else "rejects"
+    yield _check("request.messages.empty", "messages", _field("messages"), empty, {"messages": []})
+    developer = [{"role": "developer", "content": "Be brief."}, {"role": "user", "content": "Say hello."}]
+    role = "accepts" if allows(contract, MESSAGE, developer[0]) else "extension"
+    yield _check("request.messages.developer_role", "messages", MESSAGE, role, {"messages": developer})
+
+
+ORDINARY: dict[str, tuple[dict[str, Any], str | None]] = {
+    "seed": ({"seed": 7}, None),
+    "user": ({"user": "conformance-user-1"}, None),
+    "service_tier": ({"service_tier": "auto"}, None),
+    "max_tokens": ({"max_tokens": 4, "max_completion_tokens": None}, None),
+    "max_completion_tokens": ({"max_completion_tokens": SMALL_LIMIT}, None),  # the preflight's request
+    "parallel_tool_calls": (_tools(parallel_tool_calls=True, tool_choice="auto"), "tools"),
+    "tools": (CAPABILITIES["tools"], "tools"),
+    "logprobs": (CAPABILITIES["logprobs"], "logprobs"),
+    "n": (CAPABILITIES["n"], "n"),
+    "stream": (CAPABILITIES["stream"], "stream"),
+    "stream_options": ({"stream": True, "stream_options": {"include_usage": True}}, "stream"),
+}
+
+
+@CHECKS.family
+def ordinary_values(contract: Contract) -> Iterator[Check]:
+    """Every documented field with an ordinary value must be accepted (rule 1: MUST, whatever its semantics)."""
+    for name, (fields, capability) in ORDINARY.items():
+        yield _check(
+            f"request.{name}.accepted", name, _field(name), "accepts", fields, capability=capability, level="MUST"
+        )
+    for kind in contract.enum(FORMAT_TYPE):
+        fmt = JSON_SCHEMA_FORMAT if kind == "json_schema" else {"type": kind}
+        yield _check(
+            f"request.response_format.{kind}",
+            "response_format",
+            FORMAT_TYPE,
+            "accepts",
+            {"response_format": fmt},
+            capability=None if kind == "text" else "response_format",
+        )

@@ -1,0 +1,76 @@
+"""Every ranged request field (read from the contract): both inclusive bounds accepted; just and far outside,
+a wrong type and a boolean rejected. A family: the contract and the table below produce the checks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from conformance.checks.base import Check, Facts, Recipe, Registry, Request, show
+from conformance.checks.requests import body
+from conformance.checks.status import ByStatus
+from conformance.contract import Contract, RangedField
+from conformance.records import Exchange
+
+__all__ = ["CHECKS", "request_fields"]
+
+CHECKS = Registry()
+WRONG_TYPE = "hot"  # a string no number parser takes
+CAPABILITY_OF = {"top_logprobs": "logprobs", "n": "n"}  # fields whose use is an optional capability
+SAMPLE_TOKEN = "1000"  # a token id every tokenizer has
+
+
+def _round(value: float, integer: bool) -> float | int:
+    return int(value) if integer else round(value, 6)
+
+
+def cases(f: RangedField) -> dict[str, tuple[Any, bool]]:
+    """Case name -> (value, valid): the bounds, a clear step outside (rule 2), far outside, wrong types."""
+    span = max(f.maximum - f.minimum, 1)
+    return {
+        "at_minimum": (f.minimum, True),
+        "at_maximum": (f.maximum, True),
+        "below_minimum": (_round(f.minimum - f.step, f.integer), False),
+        "above_maximum": (_round(f.maximum + f.step, f.integer), False),
+        "far_below_minimum": (_round(f.minimum - 10 * span, f.integer), False),
+        "far_above_maximum": (_round(f.maximum + 10 * span, f.integer), False),
+        "wrong_type": (WRONG_TYPE, False),
+        "boolean": (True, False),
+    }
+
+
+def request_fields(f: RangedField, value: Any) -> dict[str, Any]:
+    """The fields that carry `value` for `f`, with what the contract requires beside it."""
+    if f.name == "logit_bias":
+        return {"logit_bias": {SAMPLE_TOKEN: value}}
+    if f.name == "top_logprobs":
+        return {"logprobs": True, "top_logprobs": value}
+    if f.name == "n":
+        return {"n": value, "max_completion_tokens": 1}
+    return {f.name: value}
+
+
+def _recipe(key: str, fields: dict[str, Any]) -> Recipe:
+    def build(facts: Facts, _: tuple[Exchange, ...]) -> Request:
+        return Request(body(facts, **fields))
+
+    return Recipe(key, build)
+
+
+@CHECKS.family
+def ranges(contract: Contract) -> Iterator[Check]:
+    for f in contract.ranged_fields():
+        for name, (value, valid) in cases(f).items():
+            rid = f"request.{f.name}.{name}"
+            fields = request_fields(f, value)
+            sent = ", ".join(f"{k}={show(v)}" for k, v in fields.items())
+            capability = CAPABILITY_OF.get(f.name)
+            yield Check(
+                rid,
+                f.name,
+                f.pointer,
+                ByStatus("accepts" if valid else "rejects", sent),
+                (_recipe(rid, fields),),
+                capabilities=(capability,) if valid and capability else (),
+                params={"value": value, "valid": valid},
+            )

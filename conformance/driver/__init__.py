@@ -1,0 +1,163 @@
+"""The generic driver: plans from the check registry, sends each distinct recipe once, judges, records.
+
+It maps what is not the target's fault to its outcome before a judge sees anything: a skipped selection, an
+exhausted budget, infrastructure trouble (rule 5), a refused capability (rule 4), an inconclusive output
+(rule 7); it stops sending after three consecutive infrastructure errors. The property layer's summaries are
+run by `conformance.driver.property`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import sys
+import time
+from dataclasses import dataclass, field
+
+from conformance.checks import (
+    BASIC,
+    PREFLIGHT,
+    RUN_KEY,
+    Check,
+    Facts,
+    Inconclusive,
+    Recipe,
+    clean_4xx,
+    evaluate,
+    make_result,
+)
+from conformance.records import Exchange, Outcome, Result
+from conformance.transport import DEFAULT_AUTH, BudgetExhausted, TargetClient
+
+__all__ = ["MAX_CONSECUTIVE_ERRORS", "Driver", "selected"]
+
+MAX_CONSECUTIVE_ERRORS = 3
+
+
+def selected(rid: str, only: list[str], skip: list[str]) -> bool:
+    """Whether `--only`/`--skip` globs keep result id `rid`."""
+    if only and not any(fnmatch.fnmatchcase(rid, pattern) for pattern in only):
+        return False
+    return not any(fnmatch.fnmatchcase(rid, pattern) for pattern in skip)
+
+
+@dataclass
+class Driver:
+    """Runs planned checks against one target through one client, after its preflight."""
+
+    facts: Facts
+    client: TargetClient
+    preflight: Exchange
+    only: list[str] = field(default_factory=list)
+    skip: list[str] = field(default_factory=list)
+    progress: bool = True
+    max_examples: int | None = None
+    skip_all: str | None = None  # the preflight was not answered 200: only checks of the preflight run
+    stop_reason: str | None = None
+    results: list[Result] = field(default_factory=list)
+    cache: dict[str, Exchange] = field(default_factory=dict)
+    _errors_in_a_row: int = 0
+    _planned: int = 0
+
+    def run(self, checks: list[Check]) -> list[Result]:
+        """Run the selected `checks` in order; return every result (also kept in `self.results`)."""
+        self.cache.setdefault(PREFLIGHT.key, self.preflight)
+        chosen = [c for c in checks if selected(c.id, self.only, self.skip)]
+        self._planned = len(chosen)
+        for check in chosen:
+            started = time.monotonic()
+            results = self._results(check)
+            results[0].duration_s = time.monotonic() - started
+            for result in results:
+                self._record(result)
+        return self.results
+
+    # -- one check ------------------------------------------------------------------------------------------
+
+    def _results(self, check: Check) -> list[Result]:
+        reason = self._skip_reason(check)
+        if reason is not None:
+            return [self._plain(check, Outcome.SKIPPED, f"not run: {reason}")]
+        try:
+            if check.kind == "property":
+                from conformance.driver.property import run_summary
+
+                return run_summary(self, check)
+            exchanges, inconclusive = self._exchanges(check)
+            refused = self._refused(check, exchanges)
+            return [evaluate(check, self.facts, exchanges, refused, inconclusive)]
+        except BudgetExhausted as exc:
+            return [self._plain(check, Outcome.SKIPPED, f"not run: {exc}")]
+        except Exception as exc:  # a bug of ours must not take the run down: record it
+            return [self._plain(check, Outcome.ERROR, f"the check itself failed: {type(exc).__name__}: {exc}")]
+
+    def _skip_reason(self, check: Check) -> str | None:
+        if check.needs_key and not self.facts.api_key_given:
+            return "no --api-key given"
+        if not check.sends:
+            return None
+        if self.skip_all or self.stop_reason:
+            return self.skip_all or self.stop_reason
+        if check.long and not self.facts.limit_honoured:
+            return "the target did not honour the completion limit (response.minimal.completion_limit)"
+        if self.client.remaining == 0:
+            return f"--max-requests {self.client.max_requests} reached"
+        return None
+
+    def _exchanges(self, check: Check) -> tuple[tuple[Exchange, ...], str | None]:
+        """The check's exchanges, sending what is not sent yet; and why a recipe could not be built, if so."""
+        out: list[Exchange] = []
+        for recipe in check.recipes:
+            try:
+                out.append(self.send(recipe))
+            except Inconclusive as why:
+                return tuple(out), str(why)
+        return tuple(out), None
+
+    def send(self, recipe: Recipe) -> Exchange:
+        """The exchange of `recipe`, sent at most once per run (checks judging the same exchange share it)."""
+        if recipe.key not in self.cache:
+            prior = tuple(self.send(r) for r in recipe.after)
+            request = recipe.build(self.facts, prior)
+            authorization: object = request.authorization
+            if authorization == f"Bearer {RUN_KEY}":
+                authorization = DEFAULT_AUTH
+            elif isinstance(authorization, str):
+                authorization = authorization.replace(RUN_KEY, self.client.api_key or "")
+            self.cache[recipe.key] = self.client.chat(request.body, authorization=authorization, raw=request.raw)
+        return self.cache[recipe.key]
+
+    def _refused(self, check: Check, exchanges: tuple[Exchange, ...]) -> frozenset[str]:
+        """Capabilities of `check` whose basic use got a clean 4xx and that the target did not declare (rule 4).
+
+        Only looked at (and the basic use only sent) when one of the check's own exchanges got a clean 4xx."""
+        if not check.capabilities or not any(clean_4xx(e) for e in exchanges):
+            return frozenset()
+        undeclared = [c for c in check.capabilities if c not in self.facts.declared]
+        return frozenset(c for c in undeclared if clean_4xx(self.send(BASIC[c])))
+
+    # -- recording ---------------------------------------------------------------------------------------------
+
+    def _plain(self, check: Check, outcome: Outcome, message: str) -> Result:
+        try:
+            return make_result(
+                self.facts.contract, check.id, check.pointer, check.field, outcome, message, level=check.level
+            )
+        except Exception as exc:  # a broken clause must not take the run down: record it
+            detail = f"{message} (and its clause could not be cited: {exc})"
+            return Result(check.id, f"openapi.yaml{check.pointer}", "", check.field, "MUST", Outcome.ERROR, detail)
+
+    def _record(self, result: Result) -> None:
+        self.results.append(result)
+        if result.outcome is Outcome.ERROR:
+            self._errors_in_a_row += 1
+            if self._errors_in_a_row >= MAX_CONSECUTIVE_ERRORS and self.stop_reason is None:
+                self.stop_reason = f"stopped after {MAX_CONSECUTIVE_ERRORS} consecutive infrastructure errors"
+        elif result.outcome is not Outcome.SKIPPED:
+            self._errors_in_a_row = 0
+        if self.progress:
+            done = len(self.results)
+            width = len(str(self._planned))
+            line = f"[{done:>{width}}/{self._planned}] {result.outcome.value:<11} {result.id}"
+            if result.outcome in (Outcome.FAILED, Outcome.ERROR):
+                line += f"\n{'':>{2 * width + 16}}{result.message.splitlines()[0][:300]}"
+            print(line, file=sys.stderr, flush=True)
