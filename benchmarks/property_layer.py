@@ -19,10 +19,10 @@ from pathlib import Path
 
 import httpx
 
+from conformance.checks import Facts
 from conformance.contract import load_contract
+from conformance.driver.property import run_mode
 from conformance.reference import DEFAULT_MODEL, ServerConfig, running_server
-from conformance.suite.context import RunContext
-from conformance.suite.property import run_mode
 from conformance.transport import TargetClient
 
 KEY = "sk-benchmark"
@@ -31,10 +31,10 @@ KEY = "sk-benchmark"
 def layer(url: str, seed: int, examples: int) -> tuple[float, int]:
     contract = load_contract()
     client = TargetClient(url, KEY)
-    ctx = RunContext(contract, client, DEFAULT_MODEL, seed, api_key_given=True, max_examples=examples)
+    facts = Facts(contract, DEFAULT_MODEL, seed)
     started = time.perf_counter()
     for mode in ("positive", "negative"):
-        run_mode(ctx, mode, examples)
+        run_mode(facts, client, mode, examples)
     elapsed = time.perf_counter() - started
     client.close()
     return elapsed, client.usage.requests

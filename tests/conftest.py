@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 
-from conformance.reference import ServerConfig, running_server
+from conformance.contract import load_contract
+from conformance.reference import ServerConfig, in_process, running_server
+from conformance.runner import RunSettings, run
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = ROOT / "docs" / "reference"
@@ -28,6 +30,44 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300)
     return subprocess.run(
         [sys.executable, "-m", "conformance", *args], capture_output=True, text=True, env=clean, timeout=timeout
     )
+
+
+def run_in_process(
+    tmp_path: Path,
+    faults: tuple[str, ...] | frozenset[str] = (),
+    *,
+    profile: str = "atoma",
+    variant: str = "lenient",
+    args: tuple[str, ...] = (),
+    seed: int = 7,
+    **settings: Any,
+) -> tuple[int, dict[str, Any]]:
+    """Run the suite (the runner called as a function) against an in-process reference server; return the
+    exit code and summary.json. `args`: `--only`, `--skip`, `--capability` pairs, as on the command line."""
+    contract = load_contract(None, profile)
+    config = ServerConfig(api_key=KEY, profile=profile, variant=variant, faults=frozenset(faults), contract=contract)
+    options: dict[str, list[str]] = {"--only": [], "--skip": [], "--capability": []}
+    for flag, value in zip(args[::2], args[1::2], strict=True):
+        options[flag].append(value)
+    report_dir = tmp_path / f"reports-{len(list(tmp_path.glob('reports-*')))}"
+    with in_process(config) as transport:
+        code = run(
+            RunSettings(
+                contract=contract,
+                base_url="http://reference.test",
+                api_key=KEY,
+                model=MODEL,
+                report_dir=report_dir,
+                seed=seed,
+                only=options["--only"],
+                skip=options["--skip"],
+                capabilities=options["--capability"],
+                progress=False,
+                transport=transport,
+                **settings,
+            )
+        )
+    return code, summary(report_dir)
 
 
 def summary(report_dir: Path) -> dict[str, Any]:

@@ -6,43 +6,43 @@ import re
 from pathlib import Path
 
 import pytest
-from conformance.suite.catalogue import planned
 
+from conformance.checks import plan
 from conformance.contract import PROFILES, load_contract
 
-SUITE = Path(__file__).resolve().parent.parent / "conformance" / "suite"
+CHECKS = Path(__file__).resolve().parent.parent / "conformance" / "checks"
 
 
 @pytest.mark.parametrize("profile", PROFILES)
 def test_every_case_cites_a_clause(profile: str) -> None:
     contract = load_contract(None, profile)
-    cases = planned(contract)
-    ids = [c.rid for c in cases]
+    checks = plan(contract)
+    ids = [c.id for c in checks]
     assert len(ids) == len(set(ids)) > 100
-    for case in cases:
-        assert re.fullmatch(r"[a-z][a-z0-9_]*(\.[A-Za-z0-9_]+)+", case.rid), case.rid
-        clause = contract.clause(case.pointer)
+    for check in checks:
+        assert re.fullmatch(r"[a-z][a-z0-9_]*(\.[A-Za-z0-9_]+)+", check.id), check.id
+        clause = contract.clause(check.pointer)
         assert clause.citation and clause.ref.startswith("openapi.yaml#/")
 
 
 def test_a_changed_bound_changes_the_plan(tmp_path: Path) -> None:
     """Bounds are read from openapi.yaml: edit the document and the values sent follow."""
-    source = (SUITE.parent / "contract" / "openapi.yaml").read_text()
+    source = (CHECKS.parent / "contract" / "openapi.yaml").read_text()
     edited = source.replace(
         "          minimum: 0\n          maximum: 2\n          description: What sampling",
         "          minimum: 0\n          maximum: 1.5\n          description: What sampling",
     )
     assert edited != source
     (tmp_path / "openapi.yaml").write_text(edited)
-    cases = {c.rid: c for c in planned(load_contract(tmp_path / "openapi.yaml"))}
-    assert cases["request.temperature.at_maximum"]["value"] == 1.5
-    assert cases["request.temperature.above_maximum"]["value"] == 1.51
+    checks = {c.id: c for c in plan(load_contract(tmp_path / "openapi.yaml"))}
+    assert checks["request.temperature.at_maximum"].params["value"] == 1.5
+    assert checks["request.temperature.above_maximum"].params["value"] == 1.51
 
 
 def test_no_range_literals_in_the_checks() -> None:
     """The prose ranges (2, 20, 100, 4 stop sequences) are not written where requests are judged."""
-    judging = ["test_20_ranges.py", "test_30_request.py", "test_40_response.py", "test_50_semantics.py"]
-    sources = [*(SUITE / name for name in judging), *(SUITE.parent / "checks").glob("*.py")]
+    sources = list(CHECKS.glob("*.py"))
+    assert len(sources) >= 10
     for path in sources:
         text = path.read_text()
         # `status // 100` (an HTTP status class) is not a range

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import KEY
 from jsonschema import Draft202012Validator
 
@@ -89,6 +90,7 @@ def test_outcome_mapping_in_every_format(tmp_path: Path) -> None:
     assert "## failed (1)" in (tmp_path / "summary.md").read_text()
 
 
+@pytest.mark.slow
 def test_run_reports_validate_and_never_hold_the_key(
     server: Callable[..., Any], run_against: Callable[..., Any], tmp_path: Path
 ) -> None:

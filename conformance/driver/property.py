@@ -358,7 +358,12 @@ def run_summary(driver: Driver, check: Check) -> list[Result]:
     outcomes = {finding.outcome for finding in report.findings.values()}
     worst = next((o for o in (Outcome.FAILED, Outcome.WARNED) if o in outcomes), Outcome.PASSED)
     outcome = worst if report.sent else Outcome.SKIPPED
-    out = [make_result(contract, check.id, check.pointer, check.field, outcome, summary, level=check.level)]
+    worst_first = [f for f in report.findings.values() if f.outcome is outcome]
+    shown = (worst_first[0].exchange,) if worst_first else ()
+    if worst_first:
+        summary += f"; the first {outcome.value} one: property.{worst_first[0].check}.{worst_first[0].field}"
+    level = check.level
+    out = [make_result(contract, check.id, check.pointer, check.field, outcome, summary, level=level, exchanges=shown)]
     for finding in report.findings.values():
         rid = f"property.{finding.check}.{finding.field}"
         message = finding.message + (f" ({finding.count} requests)" if finding.count > 1 else "")
