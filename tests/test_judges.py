@@ -1,0 +1,416 @@
+"""Every judge as data, the JSON-Schema-Test-Suite way: recorded exchanges in, an outcome out.
+
+Each case names a planned check (its id), the exchanges its recipes would record, and the outcome `evaluate`
+must reach. A test fails when a judge lacks a passing case or a non-passing one.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from conformance.checks import Check, Facts, evaluate, judge_name, plan
+from conformance.checks.properties import error_envelope, stream_chunks, usage_arithmetic
+from conformance.contract import PROFILES, load_contract
+from conformance.records import Exchange, Outcome
+from conformance.transport import parse_events
+
+CREATED = 1_764_000_000
+CONTRACTS = {p: load_contract(None, p) for p in PROFILES}
+CHECKS: dict[str, dict[str, Check]] = {p: {c.id: c for c in plan(CONTRACTS[p])} for p in PROFILES}
+WORDS = "one two three four five six"
+
+
+# -- building exchanges ------------------------------------------------------------------------------------------
+
+
+def exchange(
+    status: int | None = 200,
+    body: Any = None,
+    *,
+    text: str | None = None,
+    content_type: str = "application/json",
+    error: str | None = None,
+    request: Any = None,
+) -> Exchange:
+    if text is None:
+        text = json.dumps(body) if body is not None else ""
+    headers = {"content-type": content_type} if status is not None else {}
+    return Exchange(
+        "POST",
+        "http://t/v1/chat/completions",
+        {},
+        request if request is not None else {"model": "m"},
+        status=status,
+        response_headers=headers,
+        text=text,
+        events=parse_events(text) if "data:" in text else [],
+        error=error,
+        attempts=1,
+    )
+
+
+def completion(content: Any = "Hello there.", finish: Any = "stop", **top: Any) -> dict[str, Any]:
+    message = top.pop("message", {"role": "assistant", "content": content})
+    choice = {"index": 0, "message": message, "finish_reason": finish, "logprobs": top.pop("logprobs", None)}
+    body = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": CREATED,
+        "model": "m",
+        "choices": [choice],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8},
+    }
+    body.update(top)
+    return body
+
+
+def ok(content: Any = "Hello there.", finish: Any = "stop", **top: Any) -> Exchange:
+    return exchange(200, completion(content, finish, **top))
+
+
+def tool_message(*calls: tuple[str, Any]) -> dict[str, Any]:
+    return {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {"id": f"call_{i}", "type": "function", "function": {"name": name, "arguments": arguments}}
+            for i, (name, arguments) in enumerate(calls)
+        ],
+    }
+
+
+def chunk(delta: dict[str, Any] | None = None, finish: Any = None, **top: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": CREATED, "model": "m"}
+    base["choices"] = [{"index": 0, "delta": delta or {}, "finish_reason": finish}]
+    base.update(top)
+    return base
+
+
+USAGE_CHUNK = chunk(choices=[], usage={"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8})
+
+
+def stream(*events: Any, content_type: str = "text/event-stream") -> Exchange:
+    text = "".join(e if isinstance(e, str) else f"data: {json.dumps(e)}\n\n" for e in events)
+    return exchange(200, text=text, content_type=content_type)
+
+
+def good_stream(content: str = "Hello there.", usage: bool = True, done: bool = True) -> list[Any]:
+    events: list[Any] = [chunk({"role": "assistant", "content": ""})]
+    events += [chunk({"content": w if i == 0 else " " + w}) for i, w in enumerate(content.split(" "))]
+    events.append(chunk({}, "stop"))
+    if usage:
+        events.append(USAGE_CHUNK)
+    if done:
+        events.append("data: [DONE]\n\n")
+    return events
+
+
+def tool_stream(with_index: bool = True) -> list[Any]:
+    head = {"index": 0, "id": "call_0", "type": "function", "function": {"name": "get_local_time", "arguments": ""}}
+    piece: dict[str, Any] = {"function": {"arguments": '{"city": "Paris"}'}}
+    if with_index:
+        piece["index"] = 0
+    return [
+        chunk({"role": "assistant", "content": ""}),
+        chunk({"tool_calls": [head]}),
+        chunk({"tool_calls": [piece]}),
+        chunk({}, "tool_calls"),
+        "data: [DONE]\n\n",
+    ]
+
+
+def logprobs_of(k: int, bytes_: Any = None) -> dict[str, Any]:
+    token = {"token": "Hi", "logprob": -0.1, "bytes": bytes_ if bytes_ is not None else [72, 105]}
+    token["top_logprobs"] = [{"token": f"Hi{j}", "logprob": -0.1 - j, "bytes": [72]} for j in range(k)]
+    return {"content": [token]}
+
+
+# -- the cases --------------------------------------------------------------------------------------------------
+
+P, F, W, S, U, E = Outcome.PASSED, Outcome.FAILED, Outcome.WARNED, Outcome.SKIPPED, Outcome.UNSUPPORTED, Outcome.ERROR
+TIME_CALL = tool_message(("get_local_time", '{"city": "Paris"}'))
+ERROR_400 = {"error": {"code": "BAD_REQUEST", "message": "no"}}
+OPENAI_400 = {"error": {"message": "no", "type": "invalid_request_error", "param": None, "code": None}}
+
+CASES: list[tuple[str, str, list[Exchange], Outcome, dict[str, Any]]] = [
+    # (check id, description, exchanges, outcome, options: profile, declared, refused, inconclusive)
+    ("response.minimal.status", "200", [ok()], P, {}),
+    ("response.minimal.status", "a 500", [exchange(500, ERROR_400)], F, {}),
+    ("response.minimal.content_type", "json", [ok()], P, {}),
+    ("response.minimal.content_type", "text/plain", [exchange(200, completion(), content_type="text/plain")], F, {}),
+    ("response.minimal.content_type", "not a 200: inconclusive", [exchange(400, ERROR_400)], S, {}),
+    ("response.minimal.schema", "valid", [ok()], P, {}),
+    ("response.minimal.schema", "choices null", [ok(choices=None)], F, {}),
+    ("response.minimal.schema", "not JSON", [exchange(200, text="<html>")], F, {}),
+    ("response.minimal.completion_limit", "3 tokens for a limit of 4", [ok()], P, {}),
+    (
+        "response.minimal.completion_limit",
+        "500 tokens for a limit of 4",
+        [ok(usage={"prompt_tokens": 5, "completion_tokens": 500, "total_tokens": 505})],
+        F,
+        {},
+    ),
+    ("response.object", "chat.completion", [ok()], P, {}),
+    ("response.object", "chat.completions: SHOULD in atoma", [ok(object="chat.completions")], W, {}),
+    ("response.object", "chat.completions: MUST in openai", [ok(object="chat.completions")], F, {"profile": "openai"}),
+    ("response.id", "an id", [ok()], P, {}),
+    ("response.id", "empty", [ok(id="")], F, {}),
+    ("response.model", "a model", [ok()], P, {}),
+    ("response.model", "null", [ok(model=None)], F, {}),
+    ("response.created", "seconds", [ok()], P, {}),
+    ("response.created", "milliseconds", [ok(created=CREATED * 1000)], F, {}),
+    ("response.created", "a float", [ok(created=CREATED + 0.5)], F, {}),
+    ("response.created", "a string", [ok(created=str(CREATED))], F, {}),
+    ("response.created", "before 2001", [ok(created=1000)], F, {}),
+    ("response.choices", "one choice", [ok()], P, {}),
+    ("response.choices", "a JSON string", [ok(choices="[]")], F, {}),
+    ("response.choices", "index 1 for n=1", [exchange(200, {**completion(), "choices": [{"index": 1}]})], F, {}),
+    ("response.message.role", "assistant", [ok()], P, {}),
+    ("response.message.role", "user", [ok(message={"role": "user", "content": "x"})], F, {}),
+    ("response.message.role", "no choices: inconclusive", [ok(choices=[])], S, {}),
+    ("response.finish_reason", "stop", [ok()], P, {}),
+    ("response.finish_reason", "empty: SHOULD in atoma", [ok(finish="")], W, {}),
+    ("response.finish_reason", "empty: MUST in openai", [ok(finish="")], F, {"profile": "openai"}),
+    ("response.usage", "adds up", [ok()], P, {}),
+    ("response.usage", "missing", [ok(usage=None)], W, {}),
+    (
+        "response.usage",
+        "wrong total",
+        [ok(usage={"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 3})],
+        F,
+        {},
+    ),
+    ("response.error.envelope", "the envelope", [exchange(400, ERROR_400)], P, {}),
+    ("response.error.envelope", "plain text", [exchange(400, text="bad request", content_type="text/plain")], F, {}),
+    ("response.error.envelope", "openai's envelope", [exchange(400, OPENAI_400)], P, {"profile": "openai"}),
+    ("response.error.envelope", "atoma's envelope in openai", [exchange(400, ERROR_400)], F, {"profile": "openai"}),
+    ("response.error.envelope", "a 500: nothing to inspect", [exchange(500, ERROR_400)], S, {}),
+    # status tables
+    ("request.temperature.at_maximum", "accepted", [ok()], P, {}),
+    ("request.temperature.at_maximum", "rejected", [exchange(400, ERROR_400)], F, {}),
+    ("request.temperature.at_maximum", "crashed", [exchange(500, ERROR_400)], F, {}),
+    ("request.temperature.above_maximum", "rejected", [exchange(400, ERROR_400)], P, {}),
+    ("request.temperature.above_maximum", "accepted", [ok()], F, {}),
+    ("request.temperature.above_maximum", "a 500", [exchange(500, ERROR_400)], F, {}),
+    ("request.stop.plain_string", "rejected in atoma", [exchange(400, ERROR_400)], P, {}),
+    ("request.stop.plain_string", "accepted in atoma: OpenAI-only", [ok()], W, {}),
+    ("request.stop.plain_string", "a 500", [exchange(500, ERROR_400)], F, {}),
+    ("request.stop.plain_string", "accepted in openai", [ok()], P, {"profile": "openai"}),
+    ("request.messages.empty", "accepted in atoma", [ok()], P, {}),
+    ("request.messages.empty", "rejected in atoma", [exchange(400, ERROR_400)], P, {}),
+    ("request.messages.empty", "a 500", [exchange(500, ERROR_400)], F, {}),
+    ("request.messages.empty", "accepted in openai", [ok()], F, {"profile": "openai"}),
+    ("auth.missing_token", "401 with the envelope", [exchange(401, ERROR_400)], P, {}),
+    ("auth.missing_token", "served", [ok()], F, {}),
+    ("auth.missing_token", "401, flat body", [exchange(401, {"message": "no"})], F, {}),
+    ("request.body.malformed_json", "400", [exchange(400, ERROR_400)], P, {}),
+    ("request.body.malformed_json", "422: SHOULD be 400", [exchange(422, ERROR_400)], W, {}),
+    ("request.body.malformed_json", "500", [exchange(500, ERROR_400)], F, {}),
+    # what evaluate decides before a judge
+    ("request.temperature.at_maximum", "a 503 after retries", [exchange(503, ERROR_400)], E, {}),
+    ("request.temperature.at_maximum", "no answer", [exchange(None, error="ConnectError")], E, {}),
+    (
+        "request.temperature.at_maximum",
+        "a provider state",
+        [exchange(400, {"error": {"code": "FIAT_PAYMENTS_ONLY"}})],
+        E,
+        {},
+    ),
+    ("request.n.accepted", "refused, basic use refused", [exchange(400, ERROR_400)], U, {"refused": {"n"}}),
+    ("request.n.accepted", "refused, declared", [exchange(400, ERROR_400)], F, {"declared": {"n"}}),
+    ("semantic.n.choices", "refused, declared", [exchange(400, ERROR_400)], F, {"declared": {"n"}}),
+    ("semantic.n.choices", "refused, basic use served", [exchange(400, ERROR_400)], S, {}),
+    ("semantic.n.choices", "a 500", [exchange(500, ERROR_400)], F, {}),
+    ("semantic.stop.truncates", "no stop word could be taken", [ok("")], S, {"inconclusive": "no word"}),
+    # semantics
+    ("semantic.max_completion_tokens.usage", "3 tokens", [ok()], P, {}),
+    (
+        "semantic.max_completion_tokens.usage",
+        "40 tokens",
+        [ok(usage={"prompt_tokens": 5, "completion_tokens": 40, "total_tokens": 45})],
+        F,
+        {},
+    ),
+    ("semantic.max_tokens.usage", "no usage: inconclusive", [ok(usage=None)], S, {}),
+    ("semantic.max_completion_tokens.finish_reason", "length", [ok(finish="length")], P, {}),
+    ("semantic.max_completion_tokens.finish_reason", "stop at the limit: SHOULD", [ok(finish="stop")], W, {}),
+    (
+        "semantic.max_tokens.finish_reason",
+        "stop at the limit: MUST in openai",
+        [ok(finish="stop")],
+        F,
+        {"profile": "openai"},
+    ),
+    ("semantic.stop.truncates", "ends before the word", [ok(WORDS), ok("one two")], P, {}),
+    ("semantic.stop.truncates", "the word is in the output", [ok(WORDS), ok(WORDS)], F, {}),
+    ("semantic.stop.truncates", "the repeat differs", [ok(WORDS), ok("seven")], S, {}),
+    ("semantic.stop.finish_reason", "stop", [ok(WORDS), ok("one two")], P, {}),
+    ("semantic.stop.finish_reason", "length: SHOULD", [ok(WORDS), ok("one two", "length")], W, {}),
+    (
+        "semantic.n.choices",
+        "two choices",
+        [exchange(200, {**completion(), "choices": [{"index": 0}, {"index": 1}]})],
+        P,
+        {},
+    ),
+    ("semantic.n.choices", "one choice", [ok()], F, {}),
+    ("semantic.tool_choice.none", "no call", [ok()], P, {}),
+    ("semantic.tool_choice.none", "a call", [ok(message=TIME_CALL, finish="tool_calls")], F, {}),
+    ("semantic.tool_choice.named", "the named tool", [ok(message=TIME_CALL, finish="tool_calls")], P, {}),
+    (
+        "semantic.tool_choice.named",
+        "another tool",
+        [ok(message=tool_message(("get_current_weather", "{}")), finish="tool_calls")],
+        F,
+        {},
+    ),
+    ("semantic.tool_choice.named", "finish_reason length: cut", [ok(message=TIME_CALL, finish="length")], S, {}),
+    ("semantic.tool_choice.named", "finish_reason '' (SHOULD)", [ok(message=TIME_CALL, finish="")], W, {}),
+    ("semantic.tool_calls.arguments", "a JSON string", [ok(message=TIME_CALL, finish="tool_calls")], P, {}),
+    (
+        "semantic.tool_calls.arguments",
+        "an object",
+        [ok(message=tool_message(("get_local_time", {"city": "Paris"})), finish="tool_calls")],
+        F,
+        {},
+    ),
+    (
+        "semantic.tool_calls.arguments",
+        "not JSON",
+        [ok(message=tool_message(("get_local_time", "{city")), finish="tool_calls")],
+        F,
+        {},
+    ),
+    ("semantic.response_format.json_object", "JSON", [ok('{"answer": "sea"}')], P, {}),
+    ("semantic.response_format.json_object", "prose", [ok("The sea.")], F, {}),
+    ("semantic.response_format.json_object", "cut", [ok('{"ans', "length")], S, {}),
+    ("semantic.response_format.json_schema", "valid", [ok('{"answer": "sea"}')], P, {}),
+    ("semantic.response_format.json_schema", "another object", [ok('{"result": "sea"}')], F, {}),
+    ("semantic.parallel_tool_calls.false", "one call", [ok(message=TIME_CALL, finish="tool_calls")], P, {}),
+    (
+        "semantic.parallel_tool_calls.false",
+        "two calls",
+        [ok(message=tool_message(("a", "{}"), ("b", "{}")), finish="tool_calls")],
+        F,
+        {},
+    ),
+    ("semantic.tool_calls.cut", "cut, length", [ok(message=tool_message(("t", '{"ci')), finish="length")], P, {}),
+    (
+        "semantic.tool_calls.cut",
+        "cut, tool_calls (SHOULD)",
+        [ok(message=tool_message(("t", '{"ci')), finish="tool_calls")],
+        W,
+        {},
+    ),
+    ("semantic.tool_calls.cut", "not cut", [ok(message=TIME_CALL, finish="tool_calls")], S, {}),
+    ("semantic.logprobs.top_logprobs", "two alternatives", [ok(logprobs=logprobs_of(2))], P, {}),
+    ("semantic.logprobs.top_logprobs", "one alternative", [ok(logprobs=logprobs_of(1))], F, {}),
+    ("semantic.logprobs.top_logprobs", "dropped", [ok(logprobs=None)], F, {}),
+    ("semantic.logprobs.top_logprobs", "bytes as strings", [ok(logprobs=logprobs_of(2, ["72"]))], F, {}),
+    ("semantic.seed.reproducible", "the same", [ok(WORDS), ok(WORDS)], P, {}),
+    ("semantic.seed.reproducible", "different (SHOULD)", [ok(WORDS), ok("seven")], W, {}),
+    # streaming
+    ("stream.content_type", "event-stream", [stream(*good_stream())], P, {}),
+    ("stream.content_type", "json", [stream(*good_stream(), content_type="application/json")], F, {}),
+    ("stream.data_json", "JSON chunks", [stream(*good_stream())], P, {}),
+    (
+        "stream.data_json",
+        "a broken line",
+        [stream(*good_stream()[:1], "data: {not json\n\n", *good_stream()[1:])],
+        F,
+        {},
+    ),
+    ("stream.data_json", "not an event stream", [stream(*good_stream(), content_type="application/json")], S, {}),
+    ("stream.chunk_schema", "valid", [stream(*good_stream())], P, {}),
+    (
+        "stream.chunk_schema",
+        "object chat.completion",
+        [stream(chunk({"content": "x"}, object="chat.completion"))],
+        F,
+        {},
+    ),
+    ("stream.single_id", "one id", [stream(*good_stream())], P, {}),
+    ("stream.single_id", "ids vary", [stream(chunk({"content": "a"}), chunk({}, "stop", id="other"))], F, {}),
+    ("stream.finish_reason", "once, last", [stream(*good_stream())], P, {}),
+    (
+        "stream.finish_reason",
+        "twice (SHOULD)",
+        [stream(chunk({"content": "a"}), chunk({}, "stop"), chunk({}, "stop"))],
+        W,
+        {},
+    ),
+    (
+        "stream.finish_reason",
+        "empty (MUST in openai)",
+        [stream(chunk({"content": "a"}), chunk({}, ""))],
+        F,
+        {"profile": "openai"},
+    ),
+    ("stream.done", "[DONE] last", [stream(*good_stream())], P, {}),
+    ("stream.done", "no [DONE]", [stream(*good_stream(done=False))], F, {}),
+    ("stream.content_matches", "the same text", [stream(*good_stream(WORDS)), ok(WORDS), ok(WORDS)], P, {}),
+    ("stream.content_matches", "a delta dropped", [stream(*good_stream("one three")), ok(WORDS), ok(WORDS)], F, {}),
+    ("stream.content_matches", "not deterministic", [stream(*good_stream(WORDS)), ok(WORDS), ok("x")], S, {}),
+    ("stream.usage_chunk", "one final usage chunk", [stream(*good_stream())], P, {}),
+    ("stream.usage_chunk", "none", [stream(*good_stream(usage=False))], F, {}),
+    ("stream.no_usage_unasked", "none", [stream(*good_stream(usage=False))], P, {}),
+    ("stream.no_usage_unasked", "a usage chunk (SHOULD)", [stream(*good_stream())], W, {}),
+    ("stream.tool_call_index", "indexed", [stream(*tool_stream())], P, {}),
+    ("stream.tool_call_index", "index missing", [stream(*tool_stream(with_index=False))], F, {}),
+    ("stream.tool_call_index", "no tool call", [stream(*good_stream())], S, {}),
+]
+
+
+@pytest.mark.parametrize(
+    ("rid", "description", "exchanges", "expected", "options"),
+    CASES,
+    ids=[f"{c[0]}: {c[1]}" for c in CASES],
+)
+def test_judge(
+    rid: str, description: str, exchanges: list[Exchange], expected: Outcome, options: dict[str, Any]
+) -> None:
+    profile = options.get("profile", "atoma")
+    check = CHECKS[profile][rid]
+    facts = Facts(CONTRACTS[profile], "m", 7, frozenset(options.get("declared", ())))
+    result = evaluate(
+        check, facts, tuple(exchanges), frozenset(options.get("refused", ())), options.get("inconclusive")
+    )
+    assert result.outcome is expected, result.message
+    assert result.id == rid and result.clause.startswith("openapi.yaml#/") and result.citation
+    if expected is not Outcome.PASSED:
+        assert "clause:" in result.message
+    if expected in (Outcome.FAILED, Outcome.WARNED):
+        assert result.reproduce and result.reproduce.startswith("curl ")
+
+
+def test_every_judge_has_a_passing_and_a_non_passing_case() -> None:
+    judges = {judge_name(c) for p in PROFILES for c in CHECKS[p].values() if c.kind == "exchange"}
+    passing = {
+        judge_name(CHECKS[o.get("profile", "atoma")][rid]) for rid, _, _, out, o in CASES if out is Outcome.PASSED
+    }
+    other = {
+        judge_name(CHECKS[o.get("profile", "atoma")][rid]) for rid, _, _, out, o in CASES if out is not Outcome.PASSED
+    }
+    assert judges - passing == set()
+    assert judges - other == set()
+
+
+PROPERTY_CASES = [
+    (error_envelope, exchange(400, ERROR_400), None),
+    (error_envelope, exchange(400, text="no", content_type="text/plain"), "without the error envelope"),
+    (error_envelope, ok(), None),
+    (usage_arithmetic, ok(), None),
+    (usage_arithmetic, ok(usage={"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 3}), "total_tokens 3"),
+    (stream_chunks, stream(*good_stream()), None),
+    (stream_chunks, stream(chunk({"content": "x"}, object="chat.completion")), "breaks ChatCompletionChunk"),
+    (stream_chunks, stream("data: {not json\n\n"), "not a JSON chunk"),
+]
+
+
+@pytest.mark.parametrize(("judge", "exchange_", "says"), PROPERTY_CASES)
+def test_property_layer_judgements(judge: Any, exchange_: Exchange, says: str | None) -> None:
+    problem = judge(Facts(CONTRACTS["atoma"]), exchange_)
+    assert (problem is None) if says is None else (says in (problem or ""))
