@@ -161,3 +161,11 @@ def test_bundled_reference_run_needs_no_options(tmp_path: Path) -> None:
     assert data["target"]["reference"] is True
     assert outcome_ids(data, "passed") >= {"auth.missing_token", "auth.wrong_token", "response.minimal.schema"}
     assert data["target"]["model"] == MODEL
+
+
+def test_list_faults_shows_what_each_proves() -> None:
+    proc = run_cli("serve", "--list-faults")
+    assert proc.returncode == 0
+    lines = {line.split()[0]: line for line in proc.stdout.splitlines() if line.strip()}
+    assert "response.created" in lines["created_ms"] and "[response]" in lines["created_ms"]
+    assert "unsupported" in lines["refuse:FIELD"] and "probe" in lines["extra_keys"]

@@ -182,8 +182,9 @@ class Contract:
 
     @cached_property
     def _registry(self) -> Registry[Any]:
-        resource = Resource.from_contents(self.document, default_specification=DRAFT202012)
-        return Registry().with_resource("urn:contract", resource)
+        resource: Resource[Any] = Resource.from_contents(self.document, default_specification=DRAFT202012)
+        registry: Registry[Any] = Registry().with_resource("urn:contract", resource)
+        return registry
 
     def validator(self, pointer: str) -> Draft202012Validator:
         """A JSON Schema validator for the schema at `pointer` (refs resolve in the contract)."""

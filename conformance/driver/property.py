@@ -80,7 +80,7 @@ class ModeReport:
             self.findings[key] = finding
 
 
-def _schema(contract: Contract, mode: str, seed: int, max_examples: int) -> Any:
+def _schema(contract: Contract, mode: str, max_examples: int) -> Any:
     document = copy.deepcopy(contract.document)
     request = document["components"]["schemas"]["ChatCompletionRequest"]
     for ranged in contract.ranged_fields():
@@ -280,7 +280,7 @@ def _finding(contract: Contract, check: str, field_name: str, mode: str, exchang
 def run_mode(facts: Facts, client: TargetClient, mode: str, max_examples: int | None) -> ModeReport:
     """Generate and send one mode's requests (examples, coverage, fuzzing); return what was found."""
     examples = max_examples or DEFAULT_MAX_EXAMPLES
-    schema = _schema(facts.contract, mode, facts.seed, examples)
+    schema = _schema(facts.contract, mode, examples)
     operation = schema[PATH]["POST"]
     integers = _integer_fields(facts.contract)
     report = ModeReport(mode)

@@ -7,7 +7,7 @@ import json
 import uuid
 import xml.etree.ElementTree as ET
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,8 @@ TOTAL_KEYS = {
 
 def summary_schema() -> dict[str, Any]:
     """The JSON Schema of summary.json, shipped with the package."""
-    return json.loads(resources.files("conformance.report").joinpath(SUMMARY_SCHEMA).read_text())
+    schema: dict[str, Any] = json.loads(resources.files("conformance.report").joinpath(SUMMARY_SCHEMA).read_text())
+    return schema
 
 
 @dataclass
@@ -64,7 +65,6 @@ class RunInfo:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     reference: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def totals(results: list[Result], info: RunInfo) -> dict[str, int]:
@@ -195,7 +195,8 @@ def junit(results: list[Result], info: RunInfo) -> bytes:
         elif r.outcome is Outcome.WARNED:
             ET.SubElement(case, "system-out").text = f"warned: {r.message}"
     ET.indent(suite)
-    return ET.tostring(suite, encoding="utf-8", xml_declaration=True)
+    document: bytes = ET.tostring(suite, encoding="utf-8", xml_declaration=True)
+    return document
 
 
 def allure(results: list[Result], info: RunInfo, directory: Path) -> None:
