@@ -140,6 +140,7 @@ def run(settings: RunSettings) -> int:
         finished_at=_now(),
         stopped=stopped,
         requests=client.usage.requests,
+        largest_completion_limit=client.usage.largest_limit,
         prompt_tokens=client.usage.prompt_tokens,
         completion_tokens=client.usage.completion_tokens,
         reference=is_reference,

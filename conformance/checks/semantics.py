@@ -192,7 +192,7 @@ PARALLEL = _fixed(
     "semantic.parallel_false",
     lambda facts: body(
         facts,
-        2 * TOOL_LIMIT,
+        TOOL_LIMIT,
         PARALLEL_PROMPT,
         tools=[WEATHER_TOOL, TIME_TOOL],
         tool_choice="auto",

@@ -46,6 +46,7 @@ GENERATED_LIMIT = 4  # completion tokens of every generated valid request
 MAX_N = 2
 SAMPLE_KEY = "1000"  # a token id every tokenizer has
 PATH = "/v1/chat/completions"
+LIMIT_FIELDS = ("max_tokens", "max_completion_tokens")
 
 
 @dataclass
@@ -125,13 +126,19 @@ def _integer_fields(contract: Contract) -> set[str]:
     return out
 
 
-def prepare(body: Any, mode: str, facts: Facts, integers: set[str], target: str = "body") -> Any:
-    """Make a generated body cheap and aimed at the target, without repairing what a negative case broke.
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
-    Positive: the run's model, a small completion limit, a small `n`, whole floats as integers.
-    Negative: the model only where it is a string (a string is a valid model, so nothing is repaired), a small
-    limit only where the body has none (no limit field is required, so adding one repairs nothing), and the
-    fields the broken `target` depends on (so that it is the only break).
+
+def prepare(body: Any, mode: str, facts: Facts, integers: set[str], target: str = "body") -> Any:
+    """Make a generated body cheap and aimed at the target, without repairing what a negative case broke; None
+    when it cannot be sent cheaply (design.md rule 9).
+
+    Every body gets a numeric completion limit of at most `GENERATED_LIMIT` and `n` at most `MAX_N`. Positive:
+    the run's model, whole floats as integers. Negative: the model only where it is a string (a string is a
+    valid model, so nothing is repaired); when the broken field is a limit or `n`, its value is sent only if it
+    is not a number above the cap, and the other limit carries the cap; the fields the broken `target` depends
+    on are met (so that it is the only break).
     """
     if not isinstance(body, dict):
         return body
@@ -142,18 +149,21 @@ def prepare(body: Any, mode: str, facts: Facts, integers: set[str], target: str 
             if isinstance(value, float) and value.is_integer():
                 body[name] = int(value)
         body["model"] = facts.model
-        for name in ("max_tokens", "max_completion_tokens"):
-            if name in body or name == "max_completion_tokens":
-                value = body.get(name)
-                body[name] = GENERATED_LIMIT if not isinstance(value, int) or value > GENERATED_LIMIT else value
-        if isinstance(body.get("n"), int) and body["n"] > MAX_N:
-            body["n"] = MAX_N
-        return body
-    if isinstance(body.get("model"), str):
+    elif isinstance(body.get("model"), str):
         body["model"] = facts.model
-    if "max_tokens" not in body and "max_completion_tokens" not in body:
-        body["max_completion_tokens"] = GENERATED_LIMIT
-    if target in body:
+    caps = {"max_tokens": GENERATED_LIMIT, "max_completion_tokens": GENERATED_LIMIT, "n": MAX_N}
+    if target in caps and _number(body.get(target)) and body[target] > caps[target]:
+        return None
+    for name in LIMIT_FIELDS:
+        if name == target:
+            continue
+        value = body.get(name)
+        small = isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= GENERATED_LIMIT
+        if (name in body or name == "max_completion_tokens" or target in LIMIT_FIELDS) and not small:
+            body[name] = GENERATED_LIMIT
+    if target != "n" and isinstance(body.get("n"), int) and body["n"] > MAX_N:
+        body["n"] = MAX_N
+    if mode == "negative" and target in body:
         # meet the contract's rules that tie the broken field to another (`top_logprobs` needs `logprobs: true`),
         # so that the field's own break is what the server must reject
         for rule in facts.contract.node(REQUEST_SCHEMA).get("allOf", []):
@@ -299,6 +309,9 @@ def run_mode(facts: Facts, client: TargetClient, mode: str, max_examples: int | 
                 return
             scenarios.add(key)
         body = prepare(case.body, mode, facts, integers, _field_of(case, mode))
+        if body is None:
+            report.not_sent += 1  # it would be costly: a limit or `n` above the cap
+            return
         case.body = body
         try:
             if isinstance(body, NotSet):

@@ -62,15 +62,18 @@ class RunInfo:
     exit_code: int = 0
     stopped: str | None = None
     requests: int = 0
+    largest_completion_limit: int | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
     reference: bool = False
 
 
-def totals(results: list[Result], info: RunInfo) -> dict[str, int]:
+def totals(results: list[Result], info: RunInfo) -> dict[str, Any]:
+    """Outcome counts, requests, tokens, and the largest completion limit any request asked for."""
     counts = Counter(r.outcome for r in results)
-    out = {key: counts.get(outcome, 0) for outcome, key in TOTAL_KEYS.items()}
+    out: dict[str, Any] = {key: counts.get(outcome, 0) for outcome, key in TOTAL_KEYS.items()}
     out.update(requests=info.requests, prompt_tokens=info.prompt_tokens, completion_tokens=info.completion_tokens)
+    out["largest_completion_limit"] = info.largest_completion_limit
     return out
 
 

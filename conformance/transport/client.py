@@ -28,6 +28,7 @@ __all__ = [
 CHAT_PATH = "/v1/chat/completions"
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 MAX_RETRIES = 2
+LIMIT_FIELDS = ("max_tokens", "max_completion_tokens")
 MAX_RETRY_WAIT_S = 20.0  # total wait a single request may spend honouring Retry-After
 DEFAULT_AUTH = object()  # sentinel: send `Authorization: Bearer <api key>` when a key is set
 
@@ -60,6 +61,18 @@ class Usage:
     requests: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    largest_limit: int | None = None  # the largest completion limit sent (max_tokens or max_completion_tokens)
+    unlimited: int = 0  # JSON requests sent without a numeric completion limit
+
+    def add_request(self, body: Any) -> None:
+        """Count the completion limit of a JSON request body."""
+        if not isinstance(body, dict):
+            return
+        limits = [v for k in LIMIT_FIELDS if isinstance(v := body.get(k), int) and not isinstance(v, bool)]
+        if not limits:
+            self.unlimited += 1
+            return
+        self.largest_limit = max(limits + ([self.largest_limit] if self.largest_limit is not None else []))
 
     def add_usage(self, usage: Any) -> None:
         if isinstance(usage, dict):
@@ -139,6 +152,8 @@ class TargetClient:
         started = time.monotonic()
         while True:
             self._take_budget()
+            if not raw:
+                self.usage.add_request(body)
             exchange.attempts += 1
             try:
                 response = self._http.post(url, content=content, headers=headers)
