@@ -63,6 +63,7 @@ def test_outcome_mapping_in_every_format(tmp_path: Path) -> None:
         "requests": 0,
         "prompt_tokens": 0,
         "completion_tokens": 0,
+        "largest_completion_limit": None,
     }
     cases = {c.get("name"): c for c in ET.parse(tmp_path / "junit.xml").getroot().iter("testcase")}
     assert cases["failed"].find("failure") is not None
