@@ -60,6 +60,7 @@ class Exchange:
     error: str | None = None
     elapsed_s: float = 0.0
     attempts: int = 0
+    repeat: Exchange | None = None  # an identical repeat, sent after a server error (design.md rule 10)
 
     @property
     def content_type(self) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 
 from conformance import __version__
-from conformance.checks import Facts, body, infrastructure_problem, limit_honoured, plan
+from conformance.checks import Facts, body, infrastructure_problem, is_server_error, limit_honoured, plan
 from conformance.contract import Contract
 from conformance.driver import Driver
 from conformance.records import Exchange, Outcome, Result
@@ -103,6 +103,13 @@ def run(settings: RunSettings) -> int:
         driver: Driver | None = None
         try:
             preflight = client.chat(body(facts))
+            if is_server_error(preflight):  # rule 10: an identical repeat decides whether it is a crash
+                repeat = client.chat(body(facts))
+                if is_server_error(repeat):
+                    preflight.repeat = repeat
+                else:
+                    _say(f"conformance: preflight: {preflight.describe(120)}, but an identical repeat was served")
+                    preflight = repeat
             problem = preflight_problem(facts, preflight)
             if problem:
                 stopped = problem

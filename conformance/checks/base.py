@@ -32,6 +32,7 @@ __all__ = [
     "clean_4xx",
     "evaluate",
     "infrastructure_problem",
+    "is_server_error",
     "provider_state",
     "show",
     "skipped",
@@ -39,6 +40,11 @@ __all__ = [
 
 RUN_KEY = "{key}"  # in `Request.authorization`: the run's API key goes here
 RETRY_STATUSES = frozenset({429, 502, 503, 504})  # answers that are retried, and after retries are infrastructure
+
+
+def is_server_error(exchange: Exchange) -> bool:
+    """A 5xx that is not infrastructure (502/503/504 are, after retries): a crash, if an identical repeat agrees."""
+    return exchange.status is not None and exchange.status >= 500 and exchange.status not in RETRY_STATUSES
 
 
 class Inconclusive(Exception):
@@ -246,6 +252,14 @@ def precondition(
         problem = infrastructure_problem(facts.contract, exchange)
         if problem:
             return Verdict(Outcome.ERROR, problem, (exchange,))
+    for exchange in exchanges:
+        repeat = exchange.repeat
+        if is_server_error(exchange) and repeat is not None and not is_server_error(repeat):
+            message = (
+                f"not reproducible: {exchange.describe(200)}, but an identical repeat got {repeat.describe(200)} "
+                "(a 5xx fails only when its repeat agrees)"
+            )
+            return Verdict(Outcome.WARNED, message, (exchange, repeat))
     for exchange in exchanges:
         for capability in check.capabilities:
             if clean_4xx(exchange) and capability in refused:

@@ -27,6 +27,7 @@ __all__ = [
     "Contract",
     "ContractError",
     "RangedField",
+    "Violation",
     "default_spec_path",
     "load_contract",
 ]
@@ -53,6 +54,16 @@ class RangedField:
     def step(self) -> float:
         """The clear step "just outside" a bound: 1 for integers, 0.01 for numbers."""
         return 1 if self.integer else 0.01
+
+
+@dataclass(frozen=True)
+class Violation:
+    """A schema keyword an instance breaks: where it is, and why the capture added it (None: the profile's
+    sources state it, design.md rule 8)."""
+
+    pointer: str
+    keyword: str
+    captured: str | None
 
 
 class ContractError(Exception):
@@ -198,6 +209,46 @@ class Contract:
             where = "/".join(str(p) for p in error.absolute_path) or "(root)"
             out.append(f"{where}: {error.message[:300]}")
         return out
+
+    @cached_property
+    def _pointers(self) -> dict[int, str]:
+        """The pointer of every schema node of the effective document, by identity (validators share the nodes)."""
+        out: dict[int, str] = {}
+
+        def walk(node: Any, pointer: str) -> None:
+            if isinstance(node, dict):
+                out[id(node)] = pointer
+                for key, value in node.items():
+                    walk(value, f"{pointer}/{_escape(str(key))}")
+            elif isinstance(node, list):
+                for i, value in enumerate(node):
+                    walk(value, f"{pointer}/{i}")
+
+        walk(self.document, "#")
+        return out
+
+    def violations(self, pointer: str, instance: Any) -> list[Violation]:
+        """The keywords `instance` breaks under the schema at `pointer`, each with its `x-captured` reason.
+
+        A `oneOf`/`anyOf` is broken by a stated constraint when every branch is; otherwise it carries the
+        capture's reasons from the branches that only a captured keyword excludes."""
+        return [v for error in self.validator(pointer).iter_errors(instance) for v in self._violations(error)]
+
+    def _violations(self, error: Any) -> list[Violation]:
+        node = error.schema if isinstance(error.schema, dict) else {}
+        where = self._pointers.get(id(error.schema), "?")
+        keyword = str(error.validator)
+        if keyword in ("oneOf", "anyOf") and error.context:
+            branches: dict[Any, list[Violation]] = {}
+            for sub in error.context:
+                index = sub.relative_schema_path[0] if sub.relative_schema_path else 0
+                branches.setdefault(index, []).extend(self._violations(sub))
+            if all(any(v.captured is None for v in found) for found in branches.values()):
+                return [Violation(where, keyword, None)]
+            reasons = sorted({str(v.captured) for found in branches.values() for v in found if v.captured})
+            return [Violation(where, keyword, "; ".join(reasons))]
+        captured = (node.get("x-captured") or {}).get(keyword)
+        return [Violation(where, keyword, str(captured) if captured else None)]
 
     def other(self, profile: str) -> Contract:
         """The same document under another profile (to tell, say, OpenAI-only values apart)."""

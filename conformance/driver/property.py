@@ -1,65 +1,74 @@
-"""The property-based layer: schemathesis generates requests from the contract; our client sends them.
+"""The property-based layer: edge values and schemathesis-generated requests from the contract, sent through the
+run's client, each finding reproduced on a minimal request before it is reported under a field.
 
-Positive and negative generation, with the examples, coverage and fuzzing phases. Every request goes through
-the run's `TargetClient` (auth, budget, counting, redaction). A failing check is recorded, never raised, so
-one failure does not stop generation, and nothing is shrunk (shrinking re-sends requests). Findings are
-deduplicated by check and field.
+Per generation mode (valid requests for `property.positive`, invalid ones for `property.negative`):
+1. edge values (`conformance.driver.edges`): every field's edges, one field at a time on the minimal request;
+2. schemathesis' examples and fuzzing phases (combinations), each body made cheap (`prepare`).
+Every request goes through the run's `TargetClient` (auth, budget, counting, redaction); findings are recorded,
+never raised, and nothing is shrunk.
 
-What a verdict means here (design.md rules 1-3): a 5xx is `failed`; an invalid request answered with anything
-but a 4xx is `failed`; a valid request refused with a clean 4xx is `warned` (servers refuse by their own limits;
-rule 1 is the hand-written checks' job); a response breaking its schema, content type, the error envelope or
-the usage arithmetic is `failed`.
+What a verdict means here (design.md rules 2, 3, 8, 10): a 5xx (not 502/503/504) is `failed` when an identical
+repeat gets a 5xx too, else `warned` as not reproducible; an invalid request accepted is `failed` when a
+constraint the profile's sources state is broken, else `warned` (the capture narrowed it); a valid request
+refused with a 4xx is `warned` (servers refuse by their own limits); a response breaking its schema, content
+type, the error envelope, the usage arithmetic or a chunk's schema is `failed`. A finding from a generated body
+is reported under the field that reproduces it on the minimal request (`conformance.driver.attribution`); one
+that does not reproduce is `warned`, never `failed` under a guessed field.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+import json
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import hypothesis
 import schemathesis
 from schemathesis.core import NotSet
-from schemathesis.core.failures import Failure, FailureGroup
 from schemathesis.core.parameters import ParameterLocation
 from schemathesis.generation.hypothesis.builder import HypothesisTestConfig, HypothesisTestMode, create_test
 from schemathesis.generation.modes import GenerationMode
-from schemathesis.specs.openapi import checks as openapi_checks
 
-from conformance.checks import Check, Facts, infrastructure_problem, make_result
+from conformance.checks import BASIC, Check, Facts, clean_4xx, infrastructure_problem, make_result
+from conformance.checks import body as body_of
 from conformance.checks.properties import error_envelope, stream_chunks, usage_arithmetic
 from conformance.contract import CHUNK_SCHEMA, ERROR_SCHEMA, OPERATION, REQUEST_SCHEMA, RESPONSE_SCHEMA, Contract
+from conformance.driver.attribution import CAP, MAX_N, PER_RUN, Attribution, Attributor, Kind, is_server_error, ready
+from conformance.driver.edges import CAPABILITY_OF, Spot, edge_values, spots
 from conformance.records import Exchange, Outcome, Result
 from conformance.transport import BudgetExhausted, TargetClient
 
 if TYPE_CHECKING:
     from conformance.driver import Driver
 
-__all__ = ["COVERAGE_CAP", "DEFAULT_MAX_EXAMPLES", "Finding", "ModeReport", "run_mode", "run_summary"]
+__all__ = ["DEFAULT_MAX_EXAMPLES", "Finding", "ModeReport", "PropertyRun", "prepare", "run_mode", "run_summary"]
 
 DEFAULT_MAX_EXAMPLES = 20  # fuzzing examples per generation mode, unless --max-examples
-COVERAGE_CAP = 120  # coverage-phase requests per mode, at most one per distinct scenario
-GENERATED_LIMIT = 4  # completion tokens of every generated valid request
-MAX_N = 2
+GENERATED_LIMIT = CAP  # completion tokens of every generated request
 SAMPLE_KEY = "1000"  # a token id every tokenizer has
 PATH = "/v1/chat/completions"
 LIMIT_FIELDS = ("max_tokens", "max_completion_tokens")
+USAGE_TOTAL = "#/components/schemas/CompletionUsage/properties/total_tokens"
+MISSING = object()  # an edge "value": the field left out
+MAX_FIELDS = 3  # a finding that needs more fields together than this is not reported under them
 
 
 @dataclass
 class Finding:
-    """One distinct failure: a check, a field, what happened first, and how often."""
+    """One distinct finding: a check, the field it is reported under, its verdict and evidence, how often."""
 
     check: str
     field: str
     outcome: Outcome
     pointer: str
     message: str
-    exchange: Exchange
+    exchanges: tuple[Exchange, ...]
     count: int = 1
+
+    @property
+    def id(self) -> str:
+        return f"property.{self.check}.{self.field}"
 
 
 @dataclass
@@ -70,15 +79,28 @@ class ModeReport:
     sent: int = 0
     by_phase: dict[str, int] = field(default_factory=dict)
     not_sent: int = 0
+    attribution: int = 0
+    unattributed: int = 0  # findings left unattributed: the attribution budget was spent
     stopped: str | None = None
-    findings: dict[tuple[str, str], Finding] = field(default_factory=dict)
+    findings: dict[str, Finding] = field(default_factory=dict)
 
     def add(self, finding: Finding) -> None:
-        key = (finding.check, finding.field)
-        if key in self.findings:
-            self.findings[key].count += 1
+        if finding.id in self.findings:
+            self.findings[finding.id].count += 1
         else:
-            self.findings[key] = finding
+            self.findings[finding.id] = finding
+
+
+@dataclass
+class PropertyRun:
+    """What both modes of one run share: the attributor (and its budget), the findings already reported."""
+
+    attributor: Attributor
+    reported: dict[str, Result] = field(default_factory=dict)
+    seen: set[str] = field(default_factory=set)  # bodies already judged for a request-side finding
+
+
+# -- generation -----------------------------------------------------------------------------------------------
 
 
 def _schema(contract: Contract, mode: str, max_examples: int) -> Any:
@@ -86,23 +108,15 @@ def _schema(contract: Contract, mode: str, max_examples: int) -> Any:
     request = document["components"]["schemas"]["ChatCompletionRequest"]
     for ranged in contract.ranged_fields():
         if ranged.pointer.endswith("/additionalProperties"):
-            # the coverage phase does not reach the bounds of map values; one sample key with the same schema
+            # generation does not reach the bounds of map values; one sample key with the same schema
             # (an equivalent contract) lets it send `logit_bias: {"1000": 100.01}` and the like
             node = request["properties"][ranged.name]
             node["properties"] = {SAMPLE_KEY: copy.deepcopy(node["additionalProperties"])}
     if mode == "positive":
         # a closed request schema makes valid bodies ~5x faster to generate; never for negative generation,
         # where it would produce unknown keys that real servers rightly ignore
-        document["components"]["schemas"]["ChatCompletionRequest"]["additionalProperties"] = False
-    config = schemathesis.Config.from_dict(
-        {
-            "checks": {
-                "negative_data_rejection": {"expected-statuses": ["4xx"]},
-                "positive_data_acceptance": {"expected-statuses": ["2xx"]},
-            },
-            "output": {"sanitization": {"sensitive-markers": ["authorization"]}},
-        }
-    )
+        request["additionalProperties"] = False
+    config = schemathesis.Config.from_dict({"output": {"sanitization": {"sensitive-markers": ["authorization"]}}})
     schema = schemathesis.openapi.from_dict(document, config=config)
     schema.config.update(base_url="http://conformance.invalid")
     schema.config.generation.update(
@@ -113,7 +127,7 @@ def _schema(contract: Contract, mode: str, max_examples: int) -> Any:
         no_shrink=True,
         database="none",
     )
-    schema.config.phases.update(phases=["examples", "coverage", "fuzzing"])
+    schema.config.phases.update(phases=["examples", "fuzzing"])
     return schema
 
 
@@ -154,37 +168,20 @@ def prepare(body: Any, mode: str, facts: Facts, integers: set[str], target: str 
     caps = {"max_tokens": GENERATED_LIMIT, "max_completion_tokens": GENERATED_LIMIT, "n": MAX_N}
     if target in caps and _number(body.get(target)) and body[target] > caps[target]:
         return None
-    for name in LIMIT_FIELDS:
-        if name == target:
-            continue
-        value = body.get(name)
-        small = isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= GENERATED_LIMIT
-        if (name in body or name == "max_completion_tokens" or target in LIMIT_FIELDS) and not small:
-            body[name] = GENERATED_LIMIT
-    if target != "n" and isinstance(body.get("n"), int) and body["n"] > MAX_N:
-        body["n"] = MAX_N
-    if mode == "negative" and target in body:
-        # meet the contract's rules that tie the broken field to another (`top_logprobs` needs `logprobs: true`),
-        # so that the field's own break is what the server must reject
-        for rule in facts.contract.node(REQUEST_SCHEMA).get("allOf", []):
-            if rule.get("if", {}).get("required") == [target]:
-                for name, then in rule.get("then", {}).get("properties", {}).items():
-                    if "const" in then:
-                        body[name] = then["const"]
-    return body
+    return ready(facts, body, {target} if mode == "negative" else set())
 
 
 def _field_of(case: Any, mode: str) -> str:
-    """The request field a negative case broke, when schemathesis says; else `body`."""
+    """The request field a generated case broke (negative) or is about, when schemathesis says; else `body`."""
     data = case.meta.phase.data if case.meta is not None else None
     description = getattr(data, "description", None) or ""
     if mode == "negative":
         for mutation in getattr(data, "mutations", ()) or ():
             if mutation.path:
                 return str(mutation.path[0])
-        head = description.split(":", 1)[0].split(" ", 1)[0]
-        if head and ":" in description and head.isidentifier():
-            return head
+    head = description.split(":", 1)[0].split(" ", 1)[0]
+    if head and ":" in description and head.isidentifier():
+        return head
     return "body"
 
 
@@ -199,140 +196,260 @@ def _skip_reason(case: Any) -> str | None:
     return None
 
 
-def _response(exchange: Exchange) -> httpx.Response:
-    request = httpx.Request("POST", exchange.url)
-    response = httpx.Response(
-        exchange.status or 0, headers=exchange.response_headers, content=exchange.text.encode(), request=request
-    )
-    response.elapsed = timedelta(seconds=exchange.elapsed_s)
-    return response
+# -- judging ---------------------------------------------------------------------------------------------------
 
 
-CHECKS: dict[str, Callable[..., Any]] = {
-    "not_a_server_error": schemathesis.checks.not_a_server_error,
-    "negative_data_rejection": openapi_checks.negative_data_rejection,
-    "positive_data_acceptance": openapi_checks.positive_data_acceptance,
-    "status_code_conformance": openapi_checks.status_code_conformance,
-    "content_type_conformance": openapi_checks.content_type_conformance,
-    "response_schema_conformance": openapi_checks.response_schema_conformance,
-}
-OURS: dict[str, Callable[[Facts, Exchange], str | None]] = {
-    "error_envelope": error_envelope,
-    "usage_arithmetic": usage_arithmetic,
-    "stream_chunks": stream_chunks,
-}
+def _pointer_of(contract: Contract, name: str) -> str:
+    top = name.split(".", 1)[0].split("+", 1)[0]
+    if top in contract.node(f"{REQUEST_SCHEMA}/properties"):
+        return contract.field_pointer(top)
+    return REQUEST_SCHEMA
 
 
-def _applicable(exchange: Exchange, mode: str) -> list[str]:
-    status = exchange.status or 0
-    names = ["not_a_server_error", "status_code_conformance", "content_type_conformance"]
-    names.append("negative_data_rejection" if mode == "negative" else "positive_data_acceptance")
-    if status >= 400:
-        names.append("error_envelope")
-    elif exchange.content_type == "application/json":
-        names += ["response_schema_conformance", "usage_arithmetic"]
-    elif exchange.content_type == "text/event-stream":
-        names.append("stream_chunks")
-    return names
-
-
-def _judge(facts: Facts, case: Any, exchange: Exchange, mode: str, report: ModeReport) -> None:
-    response = _response(exchange)
-    field_name = _field_of(case, mode)
+def _response_findings(facts: Facts, exchange: Exchange, sent: str) -> list[Finding]:
+    """What a response breaks of the contract, whatever the request: named by the response field."""
     contract = facts.contract
-    for name in _applicable(exchange, mode):
-        if name in ("positive_data_acceptance", "negative_data_rejection") and (exchange.status or 0) >= 500:
-            continue  # not_a_server_error names it
-        if name in OURS:
-            problem = OURS[name](facts, exchange)
+    out = []
+    status = exchange.status or 0
+
+    def add(check: str, name: str, pointer: str, problem: str) -> None:
+        message = f"{check}: {problem} | sent {sent}; got {exchange.describe(300)}"
+        out.append(Finding(check, name, Outcome.FAILED, pointer, message, (exchange,)))
+
+    if status >= 400:
+        problem = error_envelope(facts, exchange)
+        if problem:
+            add("error_envelope", "error", ERROR_SCHEMA, problem)
+    elif status == 200:
+        if exchange.content_type == "application/json":
+            body = exchange.json
+            problems = contract.schema_errors(RESPONSE_SCHEMA, body) if exchange.is_json else ["the body is not JSON"]
+            if problems:
+                name = problems[0].split("/", 1)[0].split(":", 1)[0] if isinstance(body, dict) else "body"
+                add(
+                    "response_schema_conformance",
+                    name if name != "(root)" else "body",
+                    RESPONSE_SCHEMA,
+                    "; ".join(problems),
+                )
+            problem = usage_arithmetic(facts, exchange)
             if problem:
-                report.add(_finding(contract, name, field_name, mode, exchange, problem))
-            continue
-        try:
-            case.validate_response(response, checks=[CHECKS[name]])
-        except (FailureGroup, Failure, AssertionError) as exc:
-            failures = list(exc.exceptions) if isinstance(exc, FailureGroup) else [exc]
-            text = "; ".join(str(f).replace("\n\n", ": ").splitlines()[0][:300] for f in failures)
-            report.add(_finding(contract, name, field_name, mode, exchange, text))
+                add("usage_arithmetic", "usage", USAGE_TOTAL, problem)
+        elif exchange.content_type == "text/event-stream":
+            problem = stream_chunks(facts, exchange)
+            if problem:
+                add("stream_chunks", "chunk", CHUNK_SCHEMA, problem)
+        else:
+            got = exchange.content_type or "(none)"
+            add("content_type_conformance", "body", f"{OPERATION}/responses/200", f"a 200 answered as {got}")
+    return out
 
 
-def _finding(contract: Contract, check: str, field_name: str, mode: str, exchange: Exchange, text: str) -> Finding:
-    sent = "a generated valid request" if mode == "positive" else "a generated invalid request"
-    outcome = Outcome.FAILED
-    request_pointer = (
-        contract.field_pointer(field_name)
-        if field_name in contract.node(f"{REQUEST_SCHEMA}/properties")
-        else REQUEST_SCHEMA
+def _request_kind(exchange: Exchange, mode: str) -> Kind | None:
+    status = exchange.status or 0
+    if is_server_error(exchange):
+        return "server_error"
+    if mode == "negative" and 200 <= status < 300:
+        return "accepted_invalid"
+    if mode == "positive" and clean_4xx(exchange):
+        return "refused_valid"
+    return None
+
+
+CHECK_OF: dict[Kind, str] = {
+    "server_error": "not_a_server_error",
+    "accepted_invalid": "negative_data_rejection",
+    "refused_valid": "positive_data_acceptance",
+}
+
+
+def _request_finding(
+    facts: Facts, kind: Kind, exchange: Exchange, found: Attribution, phase: str, exact: str | None
+) -> Finding:
+    """A request-side finding from its attribution (rules 2, 3, 8, 10)."""
+    contract = facts.contract
+    check = CHECK_OF[kind]
+    original = f"original request: {exchange.curl()}"
+    shown = tuple(e for e in (exchange, found.repeat, found.minimal) if e is not None)
+    sent = (
+        "an edge value"
+        if phase == "edge values"
+        else f"a generated {'valid' if kind != 'accepted_invalid' else 'invalid'} request"
     )
-    pointer = request_pointer
-    if check == "positive_data_acceptance":
+    if found.fields is None:
+        name = exact or "body"
+        message = (
+            f"{check}: {found.note or 'not reproduced'}; reported as not reproducible, under no guessed field | "
+            f"sent {sent}; got {exchange.describe(200)}; {original}"
+        )
+        return Finding(check, name, Outcome.WARNED, _pointer_of(contract, name), message, shown)
+    name = exact or found.name
+    minimal = found.minimal or exchange
+    where = f"reproduced on the minimal request with only {name}" if found.minimal else f"{name} alone"
+    if found.note:
+        where += f" ({found.note})"
+    if len(found.fields) > MAX_FIELDS:
         outcome = Outcome.WARNED
-        text = f"{text} (the contract allows it; a server may refuse by its own limits)"
-    elif check == "response_schema_conformance":
-        body = exchange.json
-        problems = contract.schema_errors(RESPONSE_SCHEMA, body) if isinstance(body, dict) else []
-        field_name = problems[0].split("/", 1)[0].split(":", 1)[0] if problems else "body"
-        pointer = RESPONSE_SCHEMA
-    elif check == "error_envelope":
-        field_name, pointer = "error", ERROR_SCHEMA
-    elif check == "stream_chunks":
-        field_name, pointer = "chunk", CHUNK_SCHEMA
-    elif check == "usage_arithmetic":
-        field_name, pointer = "usage", "#/components/schemas/CompletionUsage/properties/total_tokens"
-    elif check in ("content_type_conformance", "status_code_conformance"):
-        field_name, pointer = "body", f"{OPERATION}/responses/200"
-    elif check == "not_a_server_error" and exchange.content_type == "text/event-stream":
-        pointer = CHUNK_SCHEMA
-    message = f"{check}: sent {sent}; got {exchange.describe(300)}: {text}"
-    return Finding(check, field_name, outcome, pointer, message, exchange)
+        why = f"reproduced only with {len(found.fields)} generated fields together, not narrowed to a field"
+        name = exact or "body"
+    elif kind == "server_error":
+        outcome = Outcome.FAILED
+        why = "a 5xx is never an answer, and an identical repeat got one too"
+    elif kind == "refused_valid":
+        outcome = Outcome.WARNED
+        why = "a valid request was refused (the contract allows it; a server may refuse by its own limits)"
+    else:
+        violations = contract.violations(REQUEST_SCHEMA, minimal.request_body)
+        captured = [v for v in violations if v.captured]
+        stated = [v for v in violations if not v.captured]
+        if stated:
+            outcome, why = (
+                Outcome.FAILED,
+                "an invalid request was accepted; it breaks "
+                + ", ".join(f"{v.keyword} at {v.pointer}" for v in stated[:3]),
+            )
+        else:
+            outcome = Outcome.WARNED
+            why = "accepted a value only the capture excludes: " + "; ".join(
+                sorted({str(v.captured) for v in captured})
+            )
+    message = f"{check}: {why} | {where}: {minimal.describe(200)}; {original}"
+    return Finding(check, name, outcome, _pointer_of(contract, name), message, shown)
 
 
-def run_mode(facts: Facts, client: TargetClient, mode: str, max_examples: int | None) -> ModeReport:
-    """Generate and send one mode's requests (examples, coverage, fuzzing); return what was found."""
-    examples = max_examples or DEFAULT_MAX_EXAMPLES
-    schema = _schema(facts.contract, mode, examples)
+@dataclass
+class _Sender:
+    """Sends one mode's bodies, judges each answer, attributes request-side findings."""
+
+    facts: Facts
+    client: TargetClient
+    mode: str
+    shared: PropertyRun
+    report: ModeReport
+
+    def send(self, body: Any, phase: str, raw: bool = False) -> Exchange | None:
+        if self.report.stopped:
+            self.report.not_sent += 1
+            return None
+        try:
+            exchange = self.client.chat(body, raw=raw)
+        except BudgetExhausted as exc:
+            self.report.stopped = str(exc)
+            return None
+        self.report.sent += 1
+        self.report.by_phase[phase] = self.report.by_phase.get(phase, 0) + 1
+        problem = infrastructure_problem(self.facts.contract, exchange)
+        if problem:
+            self.report.stopped = problem
+            return None
+        return exchange
+
+    def judge(self, exchange: Exchange, phase: str, suspects: list[str], exact: str | None = None) -> None:
+        sent = "an edge value" if exact else f"a generated {self.mode} request"
+        for finding in _response_findings(self.facts, exchange, sent):
+            self.report.add(finding)
+        kind = _request_kind(exchange, self.mode)
+        body = exchange.request_body
+        if kind is None or not isinstance(body, dict):
+            if kind is not None:  # a body that is not an object: nothing to narrow
+                found = Attribution(("body",)) if kind != "server_error" else self._repeat_raw(exchange)
+                self.report.add(_request_finding(self.facts, kind, exchange, found, phase, "body"))
+            return
+        key = kind + json.dumps(body, sort_keys=True, default=str)
+        if key in self.shared.seen:
+            return
+        self.shared.seen.add(key)
+        before = self.shared.attributor.spent
+        found = self.shared.attributor.attribute(kind, body, suspects, exact=exact is not None)
+        self.report.attribution += self.shared.attributor.spent - before
+        if found.spent:
+            self.report.unattributed += 1  # counted in the summary, reported under no field
+            return
+        self.report.add(_request_finding(self.facts, kind, exchange, found, phase, exact))
+
+    def _repeat_raw(self, exchange: Exchange) -> Attribution:
+        try:
+            repeat = self.client.chat(exchange.request_body, raw=exchange.raw_request)
+        except BudgetExhausted:
+            return Attribution(None, note="no budget left to repeat it")
+        self.report.attribution += 1
+        if is_server_error(repeat):
+            return Attribution(("body",), repeat=repeat, requests=1)
+        return Attribution(
+            None, repeat=repeat, requests=1, note=f"not reproducible: the repeat got {repeat.describe(120)}"
+        )
+
+
+def _edge_body(facts: Facts, spot: Spot, value: Any) -> dict[str, Any] | None:
+    """The minimal request with one field's edge value (and what it depends on); None when costly."""
+    body = body_of(facts, CAP)
+    if value is MISSING:
+        body.pop(spot.top, None)
+        return body
+    if spot.top in ("n", *LIMIT_FIELDS) and _number(value) and value > (MAX_N if spot.top == "n" else CAP):
+        return None
+    placed = spot.place(copy.deepcopy(value))
+    body.update(placed)
+    return ready(facts, body, {spot.top})
+
+
+def _edges(sender: _Sender, refused: frozenset[str]) -> None:
+    facts = sender.facts
+    validator = facts.contract.validator(REQUEST_SCHEMA)
+    required = set(facts.contract.node(REQUEST_SCHEMA).get("required", []))
+    for spot in spots(facts.contract):
+        if CAPABILITY_OF.get(spot.top) in refused:
+            continue
+        # the model: any other value is an unknown model (request.model.* judge that); only its absence is sent
+        values = [] if spot.field == "model" else edge_values(facts.contract, spot.pointer)
+        if spot.field in required:
+            values.append(("missing", MISSING))
+        for _label, value in values:
+            body = _edge_body(facts, spot, value)
+            if body is None:
+                sender.report.not_sent += 1
+                continue
+            if validator.is_valid(body) != (sender.mode == "positive"):
+                continue
+            exchange = sender.send(body, "edge values")
+            if exchange is None:
+                if sender.report.stopped:
+                    return
+                continue
+            sender.judge(exchange, "edge values", [spot.top], exact=spot.field)
+
+
+def _generated(sender: _Sender, max_examples: int) -> None:
+    facts, mode = sender.facts, sender.mode
+    schema = _schema(facts.contract, mode, max_examples)
     operation = schema[PATH]["POST"]
     integers = _integer_fields(facts.contract)
-    report = ModeReport(mode)
-    scenarios: set[str] = set()
+    validator = facts.contract.validator(REQUEST_SCHEMA)
 
     def one(case: Any) -> None:
         phase = case.meta.phase.name.value if case.meta is not None else "fuzzing"
-        if report.stopped or _skip_reason(case):
-            report.not_sent += 1
+        if sender.report.stopped or _skip_reason(case):
+            sender.report.not_sent += 1
             return
-        if phase == "coverage":
-            scenario = getattr(case.meta.phase.data, "description", "") or ""
-            key = f"{scenario}|{_field_of(case, mode)}"
-            if key in scenarios or len(scenarios) >= COVERAGE_CAP:
-                report.not_sent += 1
-                return
-            scenarios.add(key)
-        body = prepare(case.body, mode, facts, integers, _field_of(case, mode))
+        target = _field_of(case, mode)
+        body = prepare(case.body, mode, facts, integers, target)
         if body is None:
-            report.not_sent += 1  # it would be costly: a limit or `n` above the cap
+            sender.report.not_sent += 1  # it would be costly: a limit or `n` above the cap
             return
-        case.body = body
-        try:
-            if isinstance(body, NotSet):
-                exchange = client.chat("", raw=True)
-            elif isinstance(body, bytes | str):
-                exchange = client.chat(body.decode("latin-1") if isinstance(body, bytes) else body, raw=True)
-            else:
-                exchange = client.chat(body)
-        except BudgetExhausted as exc:
-            report.stopped = str(exc)
+        if isinstance(body, dict) and validator.is_valid(body) != (mode == "positive"):
+            sender.report.not_sent += 1  # made cheap, it is no longer a case of this mode
             return
-        report.sent += 1
-        report.by_phase[phase] = report.by_phase.get(phase, 0) + 1
-        problem = infrastructure_problem(facts.contract, exchange)
-        if problem:
-            report.stopped = problem
-            return
-        _judge(facts, case, exchange, mode, report)
+        if isinstance(body, NotSet):
+            exchange = sender.send("", phase, raw=True)
+        elif isinstance(body, bytes | str):
+            exchange = sender.send(body.decode("latin-1") if isinstance(body, bytes) else body, phase, raw=True)
+        else:
+            exchange = sender.send(body, phase)
+        if exchange is not None:
+            sender.judge(exchange, phase, [target] if target != "body" else [])
 
     settings = hypothesis.settings(
-        max_examples=examples,
+        max_examples=max_examples,
         database=None,
         deadline=None,
         derandomize=False,
@@ -346,43 +463,99 @@ def run_mode(facts: Facts, client: TargetClient, mode: str, max_examples: int | 
         test_func=one,
         config=HypothesisTestConfig(
             project=schema.config,
-            modes=[HypothesisTestMode.EXAMPLES, HypothesisTestMode.COVERAGE, HypothesisTestMode.FUZZING],
+            modes=[HypothesisTestMode.EXAMPLES, HypothesisTestMode.FUZZING],
             settings=settings,
             apply_ci_profile=False,  # Hypothesis' `ci` profile (loaded when CI is set) would derandomize the run
             seed=facts.seed,
         ),
     )
     test()
+
+
+def run_mode(
+    facts: Facts,
+    client: TargetClient,
+    mode: str,
+    max_examples: int | None,
+    shared: PropertyRun | None = None,
+    refused: frozenset[str] = frozenset(),
+) -> ModeReport:
+    """Send one mode's edge values and generated requests; return what was found.
+
+    `refused`: capabilities whose fields are left out (their basic use was refused). `shared`: the run's
+    attribution state, when both modes run in one run."""
+    shared = shared or PropertyRun(Attributor(facts, client))
+    report = ModeReport(mode)
+    sender = _Sender(facts, client, mode, shared, report)
+    _edges(sender, refused)
+    if not report.stopped:
+        _generated(sender, max_examples or DEFAULT_MAX_EXAMPLES)
     return report
 
 
+# -- results ---------------------------------------------------------------------------------------------------
+
+
+def _refused(driver: Driver) -> frozenset[str]:
+    """Capabilities whose basic use was cleanly refused and that the target did not declare."""
+    out = set()
+    for capability, recipe in BASIC.items():
+        if capability not in driver.facts.declared and clean_4xx(driver.send(recipe)):
+            out.add(capability)
+    return frozenset(out)
+
+
 def run_summary(driver: Driver, check: Check) -> list[Result]:
-    """Run one generation mode: its summary result first, then one result per distinct finding."""
+    """Run one generation mode: its summary result first, then one result per new distinct finding."""
     mode = check.params["mode"]
-    report = run_mode(driver.facts, driver.client, mode, driver.max_examples)
-    phases = ", ".join(f"{phase} {count}" for phase, count in sorted(report.by_phase.items())) or "none"
-    summary = (
-        f"{report.sent} generated {mode} requests sent ({phases}); {report.not_sent} not sent "
-        f"(duplicate coverage scenarios, other methods, header mutations); {len(report.findings)} distinct findings"
-    )
-    if report.stopped:
-        summary += f"; stopped early: {report.stopped}"
+    state: PropertyRun | None = getattr(driver, "property_run", None)
+    if state is None:
+        state = PropertyRun(Attributor(driver.facts, driver.client))
+        driver.property_run = state  # type: ignore[attr-defined]
+    report = run_mode(driver.facts, driver.client, mode, driver.max_examples, state, _refused(driver))
     contract = driver.facts.contract
-    outcomes = {finding.outcome for finding in report.findings.values()}
+    out: list[Result] = []
+    fresh: list[Finding] = []
+    for finding in report.findings.values():
+        earlier = state.reported.get(finding.id)
+        if earlier is not None:  # the same id from the other mode: counted there, never reported twice
+            earlier.message += f" (and {finding.count} in {mode} generation)"
+            continue
+        fresh.append(finding)
+    phases = ", ".join(f"{phase} {count}" for phase, count in sorted(report.by_phase.items())) or "none"
+    outcomes = {f.outcome for f in report.findings.values()}
     worst = next((o for o in (Outcome.FAILED, Outcome.WARNED) if o in outcomes), Outcome.PASSED)
     outcome = worst if report.sent else Outcome.SKIPPED
-    worst_first = [f for f in report.findings.values() if f.outcome is outcome]
-    shown = (worst_first[0].exchange,) if worst_first else ()
-    if worst_first:
-        summary += f"; the first {outcome.value} one: property.{worst_first[0].check}.{worst_first[0].field}"
-    level = check.level
-    out = [make_result(contract, check.id, check.pointer, check.field, outcome, summary, level=level, exchanges=shown)]
-    for finding in report.findings.values():
-        rid = f"property.{finding.check}.{finding.field}"
-        message = finding.message + (f" ({finding.count} requests)" if finding.count > 1 else "")
-        out.append(
-            make_result(
-                contract, rid, finding.pointer, finding.field, finding.outcome, message, exchanges=(finding.exchange,)
-            )
+    summary = (
+        f"{report.sent} {mode} requests ({phases}), {report.attribution} attribution requests, "
+        f"{report.not_sent} not sent (costly values, other methods, header mutations); "
+        f"{len(report.findings)} distinct findings"
+    )
+    if report.unattributed:
+        summary += f"; {report.unattributed} more left unattributed (attribution budget of {PER_RUN} spent)"
+    first = next((f for f in report.findings.values() if f.outcome is outcome), None)
+    if first is not None:
+        summary = f"{first.id} is {outcome.value}: " + summary
+    if report.stopped:
+        summary += f"; stopped early: {report.stopped}"
+    shown = first.exchanges[-1:] if first is not None else ()
+    out.append(
+        make_result(
+            contract, check.id, check.pointer, check.field, outcome, summary, level=check.level, exchanges=shown
         )
+    )
+    for finding in fresh:
+        message = finding.message + (f" ({finding.count} requests)" if finding.count > 1 else "")
+        result = make_result(
+            contract,
+            finding.id,
+            finding.pointer,
+            None if finding.field == "body" else finding.field,
+            finding.outcome,
+            message,
+            exchanges=finding.exchanges,
+            level="MUST",
+        )
+        state.reported[finding.id] = result
+        out.append(result)
     return out

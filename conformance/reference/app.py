@@ -52,6 +52,7 @@ def create_app(config: ServerConfig) -> Starlette:
     validating = contract.other("openai") if any(f.openai_values for f in faults) else contract
     request_validator = validating.validator(REQUEST_SCHEMA)
     served = {"chat": 0}
+    fired: set[str] = set()  # the `crash_first` faults that have crashed once
 
     def error_response(error: ApiError) -> Response:
         for fault in faults:
@@ -120,6 +121,10 @@ def create_app(config: ServerConfig) -> Starlette:
                 status = next((f.malformed_status for f in faults if f.malformed_status), 400)
                 raise ApiError(status, "BAD_REQUEST", "Failed to parse the body as JSON") from None
             authenticate(request)
+            for fault in faults:
+                if fault.crash_first and fault.name not in fired and isinstance(body, dict) and fault.crash_first(body):
+                    fired.add(fault.name)
+                    raise ApiError(500, "INTERNAL_ERROR", "worker restarted")
             validate(body)
             return respond(body)
         except ApiError as error:

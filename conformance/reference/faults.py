@@ -108,6 +108,7 @@ class Fault:
     stream_media_type: str | None = None
     # wire stage (server state across requests)
     answer_after: int | None = None  # after this many requests, every request gets 503
+    crash_first: Callable[[dict[str, Any]], bool] | None = None  # the first such request answers 500, once
 
     def described(self) -> str:
         """One line for `conformance serve --list-faults`: what it does and what it proves."""
@@ -375,6 +376,25 @@ def _message_crash(role: str | None, message: str) -> Callable[[dict[str, Any]],
                 raise _crash(message)
 
     return hook
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _crash_when(condition: Callable[[dict[str, Any]], bool], message: str) -> Callable[[dict[str, Any]], None]:
+    def hook(body: dict[str, Any]) -> None:
+        if condition(body):
+            raise _crash(message)
+
+    return hook
+
+
+def _found_by_the_layer(field_name: str) -> Proof:
+    """A crash on a valid value the hand-written checks never send: the property layer alone reports it, under
+    its field and no other, on three seeds."""
+    failed = {"property.positive", f"property.not_a_server_error.{field_name}"}
+    return expect(failed, args=("--only", "property.positive"), seeds=(1, 2, 3))
 
 
 def _missing_messages_crash(body: dict[str, Any]) -> None:
@@ -880,8 +900,51 @@ FAULTS: dict[str, Fault] = {
             "assistant_message_500",
             "a conversation with an assistant turn answers 500",
             "request",
-            (expect({"property.positive", "property.not_a_server_error.body"}, args=("--only", "property.positive")),),
+            (_found_by_the_layer("messages"),),
             before=_message_crash("assistant", "template error: assistant turn"),
+        ),
+        Fault(
+            "top_p_null_500",
+            "`top_p: null` answers 500 (null is valid)",
+            "request",
+            (_found_by_the_layer("top_p"),),
+            before=_crash_when(lambda body: "top_p" in body and body["top_p"] is None, "TypeError: top_p"),
+        ),
+        Fault(
+            "seed_negative_500",
+            "a negative `seed` answers 500 (the contract states no minimum)",
+            "request",
+            (_found_by_the_layer("seed"),),
+            before=_crash_when(lambda body: _is_number(body.get("seed")) and body["seed"] < 0, "OverflowError: seed"),
+        ),
+        Fault(
+            "stop_empty_string_500",
+            "an empty string among the stop sequences answers 500",
+            "request",
+            (_found_by_the_layer("stop"),),
+            before=_crash_when(lambda body: isinstance(body.get("stop"), list) and "" in body["stop"], "stop: empty"),
+        ),
+        Fault(
+            "user_long_500",
+            "a `user` longer than 1,000 characters answers 500",
+            "request",
+            (_found_by_the_layer("user"),),
+            before=_crash_when(lambda body: isinstance(body.get("user"), str) and len(body["user"]) > 1000, "user"),
+        ),
+        Fault(
+            "n_with_stream_500",
+            "`n` above 1 with `stream: true` answers 500 (each alone is served)",
+            "request",
+            before=_crash_when(
+                lambda body: bool(body.get("stream")) and _is_number(body.get("n")) and body["n"] > 1, "n 2"
+            ),
+        ),
+        Fault(
+            "flaky_500",
+            "the first request carrying `seed` answers 500; its identical repeat is served (not reproducible)",
+            "request",
+            (expect(warned="request.seed.accepted"),),
+            crash_first=lambda body: "seed" in body,
         ),
         Fault(
             "schema_break_with_logprobs",

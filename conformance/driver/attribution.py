@@ -1,0 +1,230 @@
+"""Attribution: before a generated request's finding is reported under a field, reproduce it on the run's minimal
+valid request carrying only that field (design.md rule 8), and confirm a server error by an identical repeat
+(rule 10).
+
+The suspect field goes first (the one the generator mutated); if it does not reproduce alone, the rest of the
+generated body is narrowed by delta debugging (halves, then complements) over the fields in which the body
+differs from the minimal request. Every body tried gets the fields its fields depend on (`logprobs: true` beside
+`top_logprobs`) and a numeric completion limit. Bounds: at most `PER_FINDING` extra requests for one finding and
+`PER_RUN` in a whole run; a finding whose cause matches one already found costs nothing.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from conformance.checks import Facts, is_server_error
+from conformance.checks import body as minimal_body
+from conformance.contract import REQUEST_SCHEMA
+from conformance.records import Exchange
+from conformance.transport import BudgetExhausted, TargetClient
+
+__all__ = [
+    "CAP",
+    "MAX_N",
+    "PER_FINDING",
+    "PER_RUN",
+    "Attribution",
+    "Attributor",
+    "Kind",
+    "is_server_error",
+    "ready",
+    "reproduces",
+]
+
+PER_FINDING = 12  # extra requests to attribute one finding (the identical repeat included)
+PER_RUN = 60  # extra requests for attribution in a whole run, both generation modes
+SPENT = "the attribution budget is spent"
+CAP = 4  # the completion limit of every generated or attributing request
+MAX_N = 2
+LIMIT_FIELDS = ("max_tokens", "max_completion_tokens")
+DROP = "\x00drop"  # a change that removes a field of the minimal request (a missing required field)
+Kind = Literal["server_error", "accepted_invalid", "refused_valid"]
+
+
+def reproduces(kind: Kind, exchange: Exchange) -> bool:
+    """Whether `exchange` shows the same kind of finding."""
+    status = exchange.status or 0
+    if kind == "server_error":
+        return is_server_error(exchange)
+    if kind == "accepted_invalid":
+        return 200 <= status < 300
+    return 400 <= status < 500
+
+
+def _small(value: Any, cap: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= cap
+
+
+def ready(facts: Facts, body: dict[str, Any], protected: set[str]) -> dict[str, Any]:
+    """`body` with what its fields depend on, a numeric completion limit and a small `n`; `protected` fields
+    (the ones under test) are left as they are."""
+    body = dict(body)
+    for rule in facts.contract.node(REQUEST_SCHEMA).get("allOf", []):
+        required = rule.get("if", {}).get("required") or []
+        if required and all(name in body for name in required):
+            for name, then in rule.get("then", {}).get("properties", {}).items():
+                if "const" in then and name not in protected:
+                    body[name] = then["const"]
+    if not any(_small(body.get(name), CAP) for name in LIMIT_FIELDS):
+        for name in LIMIT_FIELDS[::-1]:
+            if name not in protected:
+                body[name] = CAP
+                break
+    for name in LIMIT_FIELDS:
+        if name in body and name not in protected and not _small(body[name], CAP):
+            body[name] = CAP
+    if "n" not in protected and isinstance(body.get("n"), int) and body["n"] > MAX_N:
+        body["n"] = MAX_N
+    return body
+
+
+@dataclass
+class Attribution:
+    """What attributing one finding found: the fields that reproduce it on the minimal request (None: it did
+    not reproduce), the exchanges that show it, and what it cost."""
+
+    fields: tuple[str, ...] | None
+    minimal: Exchange | None = None
+    repeat: Exchange | None = None
+    requests: int = 0
+    note: str = ""
+    spent: bool = False  # the attribution budget ran out before anything was shown
+
+    @property
+    def name(self) -> str:
+        return "+".join(self.fields) if self.fields else "body"
+
+
+class _OutOfBudget(Exception):
+    pass
+
+
+@dataclass
+class Attributor:
+    """Attributes findings for one run (both generation modes share it, and its budget)."""
+
+    facts: Facts
+    client: TargetClient
+    per_finding: int = PER_FINDING
+    per_run: int = PER_RUN
+    spent: int = 0
+    known: list[tuple[Kind, list[str], Attribution]] = field(default_factory=list)
+
+    def minimal(self) -> dict[str, Any]:
+        return minimal_body(self.facts, CAP)
+
+    def attribute(self, kind: Kind, sent: dict[str, Any], suspects: list[str], exact: bool = False) -> Attribution:
+        """Reproduce a finding of `kind` shown by the generated body `sent`.
+
+        `suspects`: fields to try alone first. `exact`: `sent` already is the minimal request with one field
+        (an edge value): only a server error's identical repeat is needed."""
+        used = [0]
+
+        def send(body: dict[str, Any]) -> Exchange:
+            if used[0] >= self.per_finding or self.spent >= self.per_run:
+                raise _OutOfBudget
+            used[0] += 1
+            self.spent += 1
+            try:
+                return self.client.chat(body)
+            except BudgetExhausted:
+                raise _OutOfBudget from None
+
+        validator = self.facts.contract.validator(REQUEST_SCHEMA)
+        tried: dict[tuple[str, ...], Exchange] = {}
+
+        answers: dict[tuple[str, ...], bool] = {}
+        best: list[list[str]] = []  # the smallest subset shown to reproduce so far
+
+        def test(subset: list[str]) -> bool:
+            key = tuple(sorted(subset))
+            if key not in answers:
+                body = self._build(sent, subset)
+                valid = validator.is_valid(body)
+                if (kind == "accepted_invalid" and valid) or (kind == "refused_valid" and not valid):
+                    answers[key] = False  # this body cannot show the finding: nothing to send
+                else:
+                    exchange = send(body)
+                    tried[key] = exchange
+                    answers[key] = reproduces(kind, exchange)
+                if answers[key] and (not best or len(subset) < len(best[-1])):
+                    best.append(list(subset))
+            return answers[key]
+
+        changes = [] if exact else self._changes(sent)
+        for known_kind, keys, found in self.known:
+            if known_kind == kind and set(keys) <= set(changes):
+                try:
+                    if test(list(keys)):  # the cause found before, with this body's values
+                        return Attribution(found.fields, tried[tuple(keys)], None, used[0], "as found before")
+                except _OutOfBudget:
+                    return Attribution(None, requests=used[0], note=SPENT, spent=True)
+        repeat = None
+        if kind == "server_error":
+            try:
+                repeat = send(sent)
+            except _OutOfBudget:
+                return Attribution(None, requests=used[0], note=SPENT, spent=True)
+            if not reproduces(kind, repeat):
+                note = f"not reproducible: an identical repeat got {repeat.describe(120)}"
+                return Attribution(None, repeat=repeat, requests=used[0], note=note)
+        if exact:
+            return Attribution(tuple(suspects), repeat=repeat, requests=used[0])
+        note = ""
+        try:
+            for suspect in suspects:
+                if suspect in changes and len(changes) > 1 and test([suspect]):
+                    break
+            else:
+                self._narrow(list(changes), test)
+        except _OutOfBudget:
+            note = f"narrowed within the budget of {self.per_finding} requests"
+        result = best[-1] if best else list(changes)
+        minimal = tried.get(tuple(sorted(result)))
+        found = Attribution(tuple(sorted(result)), minimal, repeat, used[0], note)
+        if not note:
+            self.known.append((kind, result, found))
+        return found
+
+    def _changes(self, sent: dict[str, Any]) -> list[str]:
+        """The fields in which `sent` differs from the minimal request (a missing one included)."""
+        base = self.minimal()
+        changed = [k for k in sent if k not in LIMIT_FIELDS and sent[k] != base.get(k, DROP)]
+        changed += [k for k in base if k not in sent and k not in LIMIT_FIELDS]
+        limits = [k for k in LIMIT_FIELDS if k in sent and not _small(sent[k], CAP)]
+        return changed + limits
+
+    def _build(self, sent: dict[str, Any], subset: list[str]) -> dict[str, Any]:
+        body = self.minimal()
+        for key in subset:
+            if key in sent:
+                body[key] = copy.deepcopy(sent[key])
+            else:
+                body.pop(key, None)
+        return ready(self.facts, body, set(subset))
+
+    @staticmethod
+    def _narrow(changes: list[str], test: Any) -> list[str]:
+        """Delta debugging: the smallest subset of `changes` found that still reproduces (`changes` does)."""
+        current, parts = changes, 2
+        while len(current) > 1:
+            size = max(1, len(current) // parts)
+            chunks = [current[i : i + size] for i in range(0, len(current), size)]
+            for chunk in chunks:
+                if test(chunk):
+                    current, parts = chunk, 2
+                    break
+            else:
+                for chunk in chunks:
+                    rest = [c for c in current if c not in chunk]
+                    if len(chunks) > 2 and test(rest):
+                        current, parts = rest, max(parts - 1, 2)
+                        break
+                else:
+                    if parts >= len(current):
+                        break
+                    parts = min(len(current), parts * 2)
+        return current

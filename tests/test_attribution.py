@@ -1,0 +1,89 @@
+"""Attribution: a generated request's finding is reproduced on the minimal request before it is reported under a
+field (design.md rule 8), a server error only counts when an identical repeat agrees (rule 10), and the number of
+extra requests stays within its bounds."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from conftest import KEY, MODEL
+
+from conformance.checks import Facts
+from conformance.contract import load_contract
+from conformance.driver.attribution import Attributor
+from conformance.reference import ServerConfig, in_process
+from conformance.transport import TargetClient
+
+BASE = {"model": MODEL, "messages": [{"role": "user", "content": "Say hello."}], "max_completion_tokens": 4}
+MANY = {
+    "temperature": 0.7,
+    "top_p": 0.9,
+    "stop": ["END"],
+    "presence_penalty": 0.5,
+    "user": "someone",
+    "seed": 3,
+    "logit_bias": {"1000": 5},
+    "parallel_tool_calls": True,
+}
+
+
+@contextmanager
+def attributor(*faults: str, **budget: int) -> Iterator[tuple[Attributor, TargetClient]]:
+    facts = Facts(load_contract(), MODEL, 7)
+    with in_process(ServerConfig(api_key=KEY, faults=frozenset(faults))) as transport:
+        client = TargetClient("http://reference.test", KEY, transport=transport)
+        yield Attributor(facts, client, **budget), client
+
+
+def test_a_multi_field_body_against_a_one_field_fault() -> None:
+    with attributor("top_p_null_500") as (attr, client):
+        body = {**BASE, **MANY, "top_p": None}
+        assert client.chat(body).status == 500
+        found = attr.attribute("server_error", body, suspects=["temperature"])
+    assert found.fields == ("top_p",)
+    assert found.repeat is not None and found.repeat.status == 500  # the identical repeat agreed
+    assert found.minimal is not None and found.minimal.request_body["top_p"] is None
+    assert set(found.minimal.request_body) <= {"model", "messages", "max_completion_tokens", "top_p"}
+
+
+def test_a_fault_that_needs_two_fields_is_reported_under_both() -> None:
+    with attributor("n_with_stream_500") as (attr, _):
+        body = {**BASE, **MANY, "n": 2, "stream": True}
+        found = attr.attribute("server_error", body, suspects=["n"])
+    assert found.fields == ("n", "stream") and found.name == "n+stream"
+
+
+def test_a_cause_found_before_costs_one_request() -> None:
+    with attributor("top_p_null_500") as (attr, _):
+        attr.attribute("server_error", {**BASE, **MANY, "top_p": None}, suspects=[])
+        spent = attr.spent
+        found = attr.attribute("server_error", {**BASE, "top_p": None, "seed": 9, "user": "x"}, suspects=["seed"])
+    assert found.fields == ("top_p",) and attr.spent - spent == 1
+
+
+@pytest.mark.parametrize("per_finding", [2, 4])
+def test_the_bound_on_extra_requests_holds(per_finding: int) -> None:
+    with attributor("n_with_stream_500", per_finding=per_finding, per_run=5) as (attr, client):
+        before = client.usage.requests
+        found = attr.attribute("server_error", {**BASE, **MANY, "n": 2, "stream": True}, suspects=[])
+        assert client.usage.requests - before == found.requests <= per_finding
+        assert found.note  # it says the budget was what stopped it
+        attr.attribute("server_error", {**BASE, **MANY, "n": 2, "stream": True, "seed": 4}, suspects=[])
+    assert attr.spent <= 5
+
+
+def test_a_500_that_does_not_repeat_is_not_attributed() -> None:
+    with attributor("flaky_500") as (attr, client):
+        body = {**BASE, "seed": 11}
+        assert client.chat(body).status == 500
+        found = attr.attribute("server_error", body, suspects=["seed"])
+    assert found.fields is None and "not reproducible" in found.note
+    assert found.repeat is not None and found.repeat.status == 200
+
+
+def test_an_accepted_invalid_value_is_narrowed_to_its_field() -> None:
+    with attributor("range_unchecked:temperature") as (attr, _):
+        found = attr.attribute("accepted_invalid", {**BASE, **MANY, "temperature": 7}, suspects=["top_p"])
+    assert found.fields == ("temperature",)
