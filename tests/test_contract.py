@@ -9,7 +9,7 @@ import pytest
 import yaml
 from openapi_spec_validator import validate
 
-from conformance.contract import PROFILES, ContractError, load_contract, resolve_pointer
+from conformance.contract import PROFILES, REQUEST_SCHEMA, ContractError, load_contract, resolve_pointer
 from conformance.contract import default_spec_path as packaged
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -127,3 +127,74 @@ def test_unknown_profile_and_unreadable_spec(tmp_path: Path) -> None:
     (tmp_path / "bad.yaml").write_text("a: [")
     with pytest.raises(ContractError, match="not valid YAML"):
         load_contract(tmp_path / "bad.yaml")
+
+
+REQUEST_KEYWORDS = {
+    "type", "enum", "const", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minItems", "maxItems",
+    "minLength", "maxLength", "pattern", "required", "propertyNames", "additionalProperties", "oneOf", "anyOf", "not",
+    "if",
+}  # fmt: skip
+
+
+def request_keywords(contract: Any) -> Any:
+    """(pointer, keyword, nearest x-source, x-captured) for every constraint of the schemas a request uses."""
+    schemas = contract.document["components"]["schemas"]
+    todo, seen = ["ChatCompletionRequest"], {"ChatCompletionRequest"}
+
+    def walk(node: Any, pointer: str, source: Any) -> Any:
+        if not isinstance(node, dict):
+            return
+        if "$ref" in node and (name := node["$ref"].rsplit("/", 1)[1]) not in seen:
+            seen.add(name)
+            todo.append(name)
+        source = node.get("x-source", source)
+        for keyword in REQUEST_KEYWORDS & set(node):
+            if not (keyword == "additionalProperties" and node[keyword] is True):
+                yield pointer, keyword, source, node.get("x-captured", {})
+        for name, value in (node.get("properties") or {}).items():
+            yield from walk(value, f"{pointer}/properties/{name}", source)
+        for key in ("items", "additionalProperties", "propertyNames", "if", "then", "else"):
+            yield from walk(node.get(key), f"{pointer}/{key}", source)
+        for key in ("oneOf", "anyOf", "allOf"):
+            for i, value in enumerate(node.get(key) or []):
+                yield from walk(value, f"{pointer}/{key}/{i}", source)
+
+    while todo:
+        name = todo.pop()
+        yield from walk(schemas[name], f"#/components/schemas/{name}", None)
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_every_request_keyword_is_cited_or_marked_captured(profile: str) -> None:
+    """Rule 8: a keyword either comes from the profile's sources (a citation that is not an erratum's settlement
+    covers it) or says, in `x-captured`, why the capture added or narrowed it."""
+    keywords = list(request_keywords(load_contract(None, profile)))
+    assert len(keywords) > 80
+    bare = [
+        (pointer, keyword)
+        for pointer, keyword, source, captured in keywords
+        if keyword not in captured and (source is None or source.get("document") == "errata")
+    ]
+    assert not bare
+    reasons = [reason for *_, captured in keywords for reason in captured.values()]
+    assert all(isinstance(r, str) and len(r) > 20 for r in reasons)
+
+
+@pytest.mark.parametrize(
+    ("extra", "atoma", "openai"),
+    [
+        ({"temperature": 3}, "stated", "stated"),
+        ({"functions": [[None, None]]}, "captured", "stated"),
+        ({"response_format": {"type": "json_schema", "json_schema": {"name": "a", "schema": 5}}}, "captured", "stated"),
+        ({"messages": [{"role": "user", "content": [{"type": "video", "text": "x"}]}]}, "captured", "stated"),
+        ({"messages": [{"role": "user", "content": None}]}, "captured", "stated"),
+        ({"messages": [{"role": "user", "content": 5}]}, "stated", "stated"),
+        ({"logit_bias": {"token": 1}}, "captured", "captured"),
+    ],
+)
+def test_violations_tell_stated_constraints_from_the_capture(extra: dict[str, Any], atoma: str, openai: str) -> None:
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], **extra}
+    for profile, expected in (("atoma", atoma), ("openai", openai)):
+        violations = load_contract(None, profile).violations(REQUEST_SCHEMA, body)
+        assert violations
+        assert ("captured" if all(v.captured for v in violations) else "stated") == expected, (profile, violations)

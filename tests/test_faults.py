@@ -57,65 +57,38 @@ def test_fault_is_proven(item: tuple[str, Proof], tmp_path: Path) -> None:
         assert code == (1 if proof.failed else 0)
 
 
+# what the strict variant refuses of valid generated requests: `warned` (rule 3), each for its reason
+STRICT_REFUSES = {
+    "property.positive_data_acceptance.messages": "the strict variant refuses `messages: []`",
+    "property.positive_data_acceptance.max_completion_tokens": "the strict variant refuses a limit of 0",
+    "property.positive_data_acceptance.max_tokens": "the strict variant refuses a limit of 0",
+    "property.positive_data_acceptance.n": "the strict variant refuses `n: 0`",
+}
+EXPECTED_WARNED = {
+    ("atoma", "lenient"): set(),
+    ("openai", "lenient"): set(),
+    # the openai profile states `messages` minItems 1 and `n` minimum 1: those are not valid requests there
+    ("atoma", "strict"): {"property.positive", *STRICT_REFUSES},
+    ("openai", "strict"): {
+        "property.positive",
+        "property.positive_data_acceptance.max_completion_tokens",
+        "property.positive_data_acceptance.max_tokens",
+    },
+}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("variant", ["lenient", "strict"])
 @pytest.mark.parametrize("profile", PROFILES)
 def test_reference_server_passes_everything(profile: str, variant: str, tmp_path: Path) -> None:
-    """Both variants, both profiles, the property layer included: zero failed. The strict variant shows the
-    suite does not over-assert: what it refuses of generated valid requests is `warned` (rule 3), nothing else."""
+    """Both variants, both profiles, the property layer included: zero failed, and exactly the warnings listed
+    (the strict variant refuses what the contract leaves open: rule 3). A full default run stays cheap."""
     code, data = run_in_process(tmp_path, profile=profile, variant=variant)
     assert code == 0
     assert outcome_ids(data, "failed") == outcome_ids(data, "error") == outcome_ids(data, "unsupported") == set()
+    assert outcome_ids(data, "warned") == EXPECTED_WARNED[(profile, variant)]
     assert data["totals"]["passed"] + data["totals"]["warned"] == len(data["results"]) > 90
-    warned = outcome_ids(data, "warned")
-    assert all(rid.startswith("property.positive_data_acceptance") or rid == "property.positive" for rid in warned)
-    assert bool(warned) == (variant == "strict")
-
-
-def test_every_planned_check_is_proven_by_a_fault() -> None:
-    """The reverse direction: an id planned in either profile is made failed, warned or unsupported by a fault."""
-    planned = {c.id for profile in PROFILES for c in plan(load_contract(None, profile))}
-    proven = {rid for _, proof in PROOFS for rid in proof.ids}
-    unproven = planned - proven - set(UNPROVABLE)
-    assert not unproven, f"planned ids no fault proves: {sorted(unproven)}"
-    assert set(UNPROVABLE) <= planned
-
-
-# faults that prove behaviour outside the check matrix, and where
-PROVEN_ELSEWHERE = {
-    "payment_required": "a provider state at the preflight exits 3 (tests/test_client.py)",
-    "unavailable_after_preflight": "3 consecutive infrastructure errors stop the run (tests/test_client.py)",
-    "n_with_stream_500": "a crash needing two fields is attributed to both (tests/test_attribution.py)",
-}
-
-
-def test_every_fault_proves_something() -> None:
-    for fault in FAULTS.values():
-        assert fault.proves or fault.name in PROVEN_ELSEWHERE, fault.name
-        if fault.proves and not any(p.ids for p in fault.proves):
-            assert fault.probe is not None, f"{fault.name} should change nothing: it needs a probe"
-    assert all(family.proves for family in PARAMETRIC.values())
-
-
-@pytest.mark.parametrize("name", [f.name for f in FAULTS.values() if f.probe])
-def test_a_fault_that_changes_nothing_was_applied(name: str) -> None:
-    """A must-not-fail fault is shown to act: its probe's mark is in the faulty server's answer only."""
-    probe = FAULTS[name].probe
-    assert probe is not None
-    seen = {}
-    for faults in (frozenset(), frozenset({name})):
-        with (
-            in_process(ServerConfig(api_key=KEY, faults=faults)) as transport,
-            httpx.Client(transport=transport) as client,
-        ):
-            answer = client.post(
-                "http://reference.test/v1/chat/completions",
-                json={"model": MODEL, **probe.body},
-                headers={"authorization": f"Bearer {KEY}"},
-            )
-            assert answer.status_code == 200
-            seen[bool(faults)] = probe.shows in answer.text
-    assert seen == {False: False, True: True}
+    assert data["totals"]["requests"] <= 400
 
 
 @pytest.mark.parametrize("variant", ["lenient", "strict"])

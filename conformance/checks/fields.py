@@ -44,7 +44,17 @@ def _recipe(key: str, fields: dict[str, Any], drop: str | None = None) -> Recipe
     return Recipe(key, build)
 
 
+def captured_only(contract: Contract, fields: dict[str, Any]) -> str | None:
+    """The capture's reasons when `fields` on a minimal request break only keywords it added, else None."""
+    request = body(Facts(contract), **fields)
+    violations = contract.violations(REQUEST_SCHEMA, request)
+    if violations and all(v.captured for v in violations):
+        return "; ".join(sorted({str(v.captured) for v in violations}))
+    return None
+
+
 def _check(
+    contract: Contract,
     rid: str,
     field: str,
     pointer: str,
@@ -55,6 +65,10 @@ def _check(
     **options: Any,
 ) -> Check:
     sent = ", ".join(f"{k}={show(v)}" for k, v in fields.items() if v is not None)
+    if table == "rejects":  # rule 8: a failure needs a constraint the profile's sources state
+        reasons = captured_only(contract, fields)
+        if reasons:
+            table, sent = "narrowed", f"{sent} (the capture excludes it: {reasons})"
     recipe = BASIC[capability] if capability and fields is CAPABILITIES[capability] else _recipe(rid, fields)
     if fields == {"max_completion_tokens": SMALL_LIMIT}:
         recipe = PREFLIGHT  # the same request as the preflight: judged on its answer
@@ -74,13 +88,20 @@ def _tools(**fields: Any) -> dict[str, Any]:
 @CHECKS.family
 def stop(contract: Contract) -> Iterator[Check]:
     pointer, most = _field("stop"), contract.field("stop")["maxItems"]
-    yield _check("request.stop.one_sequence", "stop", pointer, "accepts", {"stop": ["END"]})
-    yield _check("request.stop.max_sequences", "stop", pointer, "accepts", {"stop": [f"END{i}" for i in range(most)]})
+    yield _check(contract, "request.stop.one_sequence", "stop", pointer, "accepts", {"stop": ["END"]})
     yield _check(
-        "request.stop.too_many_sequences", "stop", pointer, "rejects", {"stop": [f"END{i}" for i in range(most + 1)]}
+        contract, "request.stop.max_sequences", "stop", pointer, "accepts", {"stop": [f"END{i}" for i in range(most)]}
+    )
+    yield _check(
+        contract,
+        "request.stop.too_many_sequences",
+        "stop",
+        pointer,
+        "rejects",
+        {"stop": [f"END{i}" for i in range(most + 1)]},
     )
     plain = "accepts" if allows(contract, pointer, "END") else "extension"
-    yield _check("request.stop.plain_string", "stop", pointer, plain, {"stop": "END"})
+    yield _check(contract, "request.stop.plain_string", "stop", pointer, plain, {"stop": "END"})
 
 
 @CHECKS.family
@@ -88,6 +109,7 @@ def tool_choice(contract: Contract) -> Iterator[Check]:
     members = contract.enum(LITERAL)
     for member in members:
         yield _check(
+            contract,
             f"request.tool_choice.{member}",
             "tool_choice",
             LITERAL,
@@ -97,12 +119,20 @@ def tool_choice(contract: Contract) -> Iterator[Check]:
         )
     for extra in contract.other("openai").enum(LITERAL):
         if extra not in members:
-            yield _check(f"request.tool_choice.{extra}", "tool_choice", LITERAL, "extension", _tools(tool_choice=extra))
+            yield _check(
+                contract, f"request.tool_choice.{extra}", "tool_choice", LITERAL, "extension", _tools(tool_choice=extra)
+            )
     named = {"type": "function", "function": {"name": WEATHER_TOOL["function"]["name"]}}
     yield _check(
-        "request.tool_choice.not_a_member", "tool_choice", LITERAL, "rejects", _tools(tool_choice=NOT_A_MEMBER)
+        contract,
+        "request.tool_choice.not_a_member",
+        "tool_choice",
+        LITERAL,
+        "rejects",
+        _tools(tool_choice=NOT_A_MEMBER),
     )
     yield _check(
+        contract,
         "request.tool_choice.named_function",
         "tool_choice",
         NAMED,
@@ -111,7 +141,12 @@ def tool_choice(contract: Contract) -> Iterator[Check]:
         capability="tools",
     )
     yield _check(
-        "request.tools.malformed", "tools", "#/components/schemas/Tool", "rejects", {"tools": [{"type": "function"}]}
+        contract,
+        "request.tools.malformed",
+        "tools",
+        "#/components/schemas/Tool",
+        "rejects",
+        {"tools": [{"type": "function"}]},
     )
 
 
@@ -173,6 +208,7 @@ def required_and_body(contract: Contract) -> Iterator[Check]:
 @CHECKS.family
 def messages_and_formats(contract: Contract) -> Iterator[Check]:
     yield _check(
+        contract,
         "request.response_format.malformed",
         "response_format",
         FORMAT_TYPE,
@@ -181,6 +217,7 @@ def messages_and_formats(contract: Contract) -> Iterator[Check]:
     )
     parts = [{"role": "user", "content": [{"type": "text", "text": "Say hello."}]}]
     yield _check(
+        contract,
         "request.messages.content_parts",
         "messages",
         "#/components/schemas/MessageContent",
@@ -188,10 +225,10 @@ def messages_and_formats(contract: Contract) -> Iterator[Check]:
         {"messages": parts},
     )
     empty = "either" if allows(contract, _field("messages"), []) else "rejects"
-    yield _check("request.messages.empty", "messages", _field("messages"), empty, {"messages": []})
+    yield _check(contract, "request.messages.empty", "messages", _field("messages"), empty, {"messages": []})
     developer = [{"role": "developer", "content": "Be brief."}, {"role": "user", "content": "Say hello."}]
     role = "accepts" if allows(contract, MESSAGE, developer[0]) else "extension"
-    yield _check("request.messages.developer_role", "messages", MESSAGE, role, {"messages": developer})
+    yield _check(contract, "request.messages.developer_role", "messages", MESSAGE, role, {"messages": developer})
 
 
 ORDINARY: dict[str, tuple[dict[str, Any], str | None]] = {
@@ -214,11 +251,19 @@ def ordinary_values(contract: Contract) -> Iterator[Check]:
     """Every documented field with an ordinary value must be accepted (rule 1: MUST, whatever its semantics)."""
     for name, (fields, capability) in ORDINARY.items():
         yield _check(
-            f"request.{name}.accepted", name, _field(name), "accepts", fields, capability=capability, level="MUST"
+            contract,
+            f"request.{name}.accepted",
+            name,
+            _field(name),
+            "accepts",
+            fields,
+            capability=capability,
+            level="MUST",
         )
     for kind in contract.enum(FORMAT_TYPE):
         fmt = JSON_SCHEMA_FORMAT if kind == "json_schema" else {"type": kind}
         yield _check(
+            contract,
             f"request.response_format.{kind}",
             "response_format",
             FORMAT_TYPE,

@@ -27,6 +27,11 @@ TABLES: dict[str, dict[int, tuple[Outcome, str]]] = {
         4: (Outcome.PASSED, "rejected"),
         5: (Outcome.FAILED, "a client error answered as a server error"),
     },
+    "narrowed": {
+        2: (Outcome.WARNED, "accepted: only the capture excludes this value, not the profile's sources (rule 8)"),
+        4: (Outcome.PASSED, "rejected"),
+        5: (Outcome.FAILED, "expected 4xx: a client error answered as a server error"),
+    },
     "either": {
         2: (Outcome.PASSED, "accepted"),
         4: (Outcome.PASSED, "rejected"),
