@@ -192,10 +192,8 @@ class Attributor:
     def _changes(self, sent: dict[str, Any]) -> list[str]:
         """The fields in which `sent` differs from the minimal request (a missing one included)."""
         base = self.minimal()
-        changed = [k for k in sent if k not in LIMIT_FIELDS and sent[k] != base.get(k, DROP)]
-        changed += [k for k in base if k not in sent and k not in LIMIT_FIELDS]
-        limits = [k for k in LIMIT_FIELDS if k in sent and not _small(sent[k], CAP)]
-        return changed + limits
+        changed = [k for k in sent if sent[k] != base.get(k, DROP)]
+        return changed + [k for k in base if k not in sent and k not in LIMIT_FIELDS]
 
     def _build(self, sent: dict[str, Any], subset: list[str]) -> dict[str, Any]:
         body = self.minimal()
