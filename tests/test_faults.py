@@ -91,6 +91,52 @@ def test_reference_server_passes_everything(profile: str, variant: str, tmp_path
     assert data["totals"]["requests"] <= 400
 
 
+def test_every_planned_check_is_proven_by_a_fault() -> None:
+    """The reverse direction: an id planned in either profile is made failed, warned or unsupported by a fault."""
+    planned = {c.id for profile in PROFILES for c in plan(load_contract(None, profile))}
+    proven = {rid for _, proof in PROOFS for rid in proof.ids}
+    unproven = planned - proven - set(UNPROVABLE)
+    assert not unproven, f"planned ids no fault proves: {sorted(unproven)}"
+    assert set(UNPROVABLE) <= planned
+
+
+# faults that prove behaviour outside the check matrix, and where
+PROVEN_ELSEWHERE = {
+    "payment_required": "a provider state at the preflight exits 3 (tests/test_client.py)",
+    "unavailable_after_preflight": "3 consecutive infrastructure errors stop the run (tests/test_client.py)",
+    "n_with_stream_500": "a crash needing two fields is attributed to both (tests/test_attribution.py)",
+}
+
+
+def test_every_fault_proves_something() -> None:
+    for fault in FAULTS.values():
+        assert fault.proves or fault.name in PROVEN_ELSEWHERE, fault.name
+        if fault.proves and not any(p.ids for p in fault.proves):
+            assert fault.probe is not None, f"{fault.name} should change nothing: it needs a probe"
+    assert all(family.proves for family in PARAMETRIC.values())
+
+
+@pytest.mark.parametrize("name", [f.name for f in FAULTS.values() if f.probe])
+def test_a_fault_that_changes_nothing_was_applied(name: str) -> None:
+    """A must-not-fail fault is shown to act: its probe's mark is in the faulty server's answer only."""
+    probe = FAULTS[name].probe
+    assert probe is not None
+    seen = {}
+    for faults in (frozenset(), frozenset({name})):
+        with (
+            in_process(ServerConfig(api_key=KEY, faults=faults)) as transport,
+            httpx.Client(transport=transport) as client,
+        ):
+            answer = client.post(
+                "http://reference.test/v1/chat/completions",
+                json={"model": MODEL, **probe.body},
+                headers={"authorization": f"Bearer {KEY}"},
+            )
+            assert answer.status_code == 200
+            seen[bool(faults)] = probe.shows in answer.text
+    assert seen == {False: False, True: True}
+
+
 @pytest.mark.parametrize("variant", ["lenient", "strict"])
 @pytest.mark.parametrize("profile", PROFILES)
 def test_reference_server_passes_every_hand_written_check(profile: str, variant: str, tmp_path: Path) -> None:
