@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from jsonschema import Draft202012Validator
 
 from conformance.contract import load_contract
 from conformance.reference import ServerConfig, in_process, running_server
+from conformance.report import summary_schema
 from conformance.runner import RunSettings, run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,7 +69,9 @@ def run_in_process(
                 **settings,
             )
         )
-    return code, summary(report_dir)
+    data = summary(report_dir)
+    Draft202012Validator(summary_schema()).validate(data)
+    return code, data
 
 
 def summary(report_dir: Path) -> dict[str, Any]:
