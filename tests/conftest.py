@@ -64,9 +64,8 @@ def run_in_process(
                 only=options["--only"],
                 skip=options["--skip"],
                 capabilities=options["--capability"],
-                progress=False,
                 transport=transport,
-                **settings,
+                **{"progress": False, **settings},
             )
         )
     data = summary(report_dir)

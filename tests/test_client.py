@@ -91,3 +91,26 @@ def test_three_consecutive_infrastructure_errors_stop_the_run(
     assert data["totals"]["errors"] == 3 and data["totals"]["failed"] == 0
     assert "consecutive infrastructure errors" in data["stopped"]
     assert data["totals"]["requests"] <= 1 + 3 * 3  # the preflight, then three requests tried three times each
+
+
+def test_a_connection_closed_before_any_answer_is_retried_once() -> None:
+    calls: list[int] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        if len(calls) == 1:
+            raise httpx.RemoteProtocolError("Server disconnected without sending a response.", request=request)
+        return httpx.Response(200, json={"usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
+
+    client = TargetClient("http://target.invalid", KEY, transport=httpx.MockTransport(answer))
+    exchange = client.chat({"model": "m", "messages": []})
+    assert exchange.status == 200 and exchange.error is None and len(calls) == 2
+
+    def always_reset(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        raise httpx.ReadError("Connection reset by peer", request=request)
+
+    calls.clear()
+    client = TargetClient("http://target.invalid", KEY, transport=httpx.MockTransport(always_reset))
+    exchange = client.chat({"model": "m", "messages": []})
+    assert exchange.status is None and exchange.error and "reset" in exchange.error and len(calls) == 2

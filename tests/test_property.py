@@ -4,6 +4,7 @@ findings carry a reproduction. What it must catch is proven in tests/test_faults
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import httpx
@@ -66,3 +67,10 @@ def test_a_finding_carries_a_reproduction(tmp_path: Path) -> None:
     assert "property.response_schema_conformance.choices" in next(
         r["message"] for r in data["results"] if r["id"] == "property.positive"
     )
+
+
+def test_the_progress_counter_counts_planned_results_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, data = run_in_process(tmp_path, ("schema_break_with_logprobs",), args=("--only", "property.*"), progress=True)
+    counters = [tuple(map(int, m)) for m in re.findall(r"^\[\s*(\d+)/(\d+)\]", capsys.readouterr().err, flags=re.M)]
+    assert code == 1 and len(data["results"]) > len(counters) == 2
+    assert counters == [(1, 2), (2, 2)]

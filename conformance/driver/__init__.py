@@ -58,6 +58,7 @@ class Driver:
     cache: dict[str, Exchange] = field(default_factory=dict)
     _errors_in_a_row: int = 0
     _planned: int = 0
+    _done: int = 0
 
     def run(self, checks: list[Check]) -> list[Result]:
         """Run the selected `checks` in order; return every result (also kept in `self.results`)."""
@@ -68,8 +69,9 @@ class Driver:
             started = time.monotonic()
             results = self._results(check)
             results[0].duration_s = time.monotonic() - started
+            self._done += 1
             for result in results:
-                self._record(result)
+                self._record(result, planned=result is results[0])
         return self.results
 
     # -- one check ------------------------------------------------------------------------------------------
@@ -150,7 +152,7 @@ class Driver:
             detail = f"{message} (and its clause could not be cited: {exc})"
             return Result(check.id, f"openapi.yaml{check.pointer}", "", check.field, "MUST", Outcome.ERROR, detail)
 
-    def _record(self, result: Result) -> None:
+    def _record(self, result: Result, planned: bool = True) -> None:
         self.results.append(result)
         if result.outcome is Outcome.ERROR:
             self._errors_in_a_row += 1
@@ -159,9 +161,9 @@ class Driver:
         elif result.outcome is not Outcome.SKIPPED:
             self._errors_in_a_row = 0
         if self.progress:
-            done = len(self.results)
             width = len(str(self._planned))
-            line = f"[{done:>{width}}/{self._planned}] {result.outcome.value:<11} {result.id}"
+            counter = f"[{self._done:>{width}}/{self._planned}]" if planned else " " * (2 * width + 3)
+            line = f"{counter} {result.outcome.value:<11} {result.id}"  # findings: no number of their own
             if result.outcome in (Outcome.FAILED, Outcome.ERROR):
                 line += f"\n{'':>{2 * width + 16}}{result.message.splitlines()[0][:300]}"
             print(line, file=sys.stderr, flush=True)

@@ -149,6 +149,7 @@ class TargetClient:
             raw_request=raw,
         )
         waited = 0.0
+        reset_retried = False
         started = time.monotonic()
         while True:
             self._take_budget()
@@ -160,9 +161,17 @@ class TargetClient:
             except httpx.TimeoutException:
                 exchange.error = f"timeout after {self._http.timeout.read}s"
                 break
+            except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+                # closed or reset before any answer (some servers close after a 500): retried once
+                exchange.error = f"{type(exc).__name__}: {self.redactor.text(str(exc)) or 'connection closed'}"
+                if reset_retried or not retry:
+                    break
+                reset_retried = True
+                continue
             except httpx.HTTPError as exc:
                 exchange.error = f"{type(exc).__name__}: {self.redactor.text(str(exc)) or 'connection failed'}"
                 break
+            exchange.error = None
             exchange.status = response.status_code
             exchange.response_headers = {k.lower(): self.redactor.text(v) for k, v in response.headers.items()}
             exchange.text = self.redactor.text(response.text)
