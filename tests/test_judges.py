@@ -306,6 +306,19 @@ CASES: list[tuple[str, str, list[Exchange], Outcome, dict[str, Any]]] = [
         {},
     ),
     ("semantic.tool_calls.cut", "not cut", [ok(message=TIME_CALL, finish="tool_calls")], S, {}),
+    (
+        "semantic.tool_calls.cut",
+        "broken arguments past an ignored limit: not a cut",
+        [
+            ok(
+                message=tool_message(("t", '{"ci')),
+                finish="tool_calls",
+                usage={"prompt_tokens": 5, "completion_tokens": 352, "total_tokens": 357},
+            )
+        ],
+        S,
+        {},
+    ),
     ("semantic.logprobs.top_logprobs", "two alternatives", [ok(logprobs=logprobs_of(2))], P, {}),
     ("semantic.logprobs.top_logprobs", "one alternative", [ok(logprobs=logprobs_of(1))], F, {}),
     ("semantic.logprobs.top_logprobs", "dropped", [ok(logprobs=None)], F, {}),

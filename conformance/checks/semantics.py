@@ -344,6 +344,11 @@ def parallel_false(facts: Facts, exchange: Exchange) -> Verdict:
 def tool_cut(facts: Facts, exchange: Exchange) -> Verdict:
     """A tool call cut by the completion limit reports finish_reason `length`."""
     choice = first_choice(exchange)
+    used = _used(exchange)
+    if isinstance(used, int) and used > CUT_LIMIT:  # not cut by the limit: the server ignored it
+        raise Inconclusive(
+            f"the limit was not honoured ({used} completion tokens for max_completion_tokens={CUT_LIMIT})"
+        )
     calls = [c for c in tool_calls_of(choice) if isinstance(c, dict)]
     arguments = [(c.get("function") or {}).get("arguments") for c in calls]
     complete = []

@@ -308,6 +308,18 @@ def _usage_wrong_stream(events: list[Event], body: dict[str, Any]) -> list[Event
     return events
 
 
+def _ignore_limit_with_tools(asked: dict[str, Any]) -> None:
+    if asked.get("tools"):
+        asked.pop("max_completion_tokens", None)
+        asked.pop("max_tokens", None)
+
+
+def _arguments_unclosed(payload: dict[str, Any], _: dict[str, Any]) -> None:
+    for choice in payload["choices"]:
+        for call in choice["message"].get("tool_calls") or []:
+            call["function"]["arguments"] = call["function"]["arguments"][:-1]
+
+
 def _usage_missing(payload: dict[str, Any], _: dict[str, Any]) -> None:
     payload.pop("usage", None)
 
@@ -831,6 +843,14 @@ FAULTS: dict[str, Fault] = {
             "generation",
             (expect("semantic.tool_choice.named"),),
             asked=_named_tool_ignored,
+        ),
+        Fault(
+            "tool_limit_ignored_broken_arguments",
+            "with tools, the completion limit is ignored and arguments are not complete JSON (reported tool_calls)",
+            "generation",
+            (expect("semantic.tool_calls.arguments"),),
+            asked=_ignore_limit_with_tools,
+            payload=_arguments_unclosed,
         ),
         Fault(
             "arguments_object",
