@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from conformance.checks.base import Check, Facts, Recipe, Registry, Request, show
-from conformance.checks.requests import body
+from conformance.checks.requests import LOGIT_CONTROL, SAMPLE_TOKEN, body
 from conformance.checks.status import ByStatus
 from conformance.contract import Contract, RangedField
 from conformance.records import Exchange
@@ -20,7 +20,6 @@ CAPABILITY_OF = {"top_logprobs": "logprobs", "n": "n"}  # fields whose use is an
 # fields whose far-above value would be costly (n: 1398 choices): only the bounds and one step past them are sent,
 # with a 1-token limit (design.md rule 9, its one named exception)
 COSTLY = {"n"}
-SAMPLE_TOKEN = "1000"  # a token id every tokenizer has
 
 
 def _round(value: float, integer: bool) -> float | int:
@@ -70,12 +69,13 @@ def ranges(contract: Contract) -> Iterator[Check]:
             fields = request_fields(f, value)
             sent = ", ".join(f"{k}={show(v)}" for k, v in fields.items())
             capability = CAPABILITY_OF.get(f.name)
+            controlled = f.name == "logit_bias"  # a 4xx to the token id itself is no verdict on the value
             yield Check(
                 rid,
                 f.name,
                 f.pointer,
-                ByStatus("accepts" if valid else "rejects", sent),
-                (_recipe(rid, fields),),
+                ByStatus("accepts" if valid else "rejects", sent, controlled=controlled),
+                (_recipe(rid, fields), *((LOGIT_CONTROL,) if controlled else ())),
                 capabilities=(capability,) if valid and capability else (),
                 params={"value": value, "valid": valid},
             )

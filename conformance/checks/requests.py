@@ -16,9 +16,11 @@ __all__ = [
     "FREE_AGAIN",
     "JSON_PROMPT",
     "JSON_SCHEMA_FORMAT",
+    "LOGIT_CONTROL",
     "LONG_PROMPT",
     "MISSING_MESSAGES",
     "PROMPT",
+    "SAMPLE_TOKEN",
     "SMALL_LIMIT",
     "TIME_TOOL",
     "TOOL_LIMIT",
@@ -30,6 +32,9 @@ __all__ = [
 ]
 
 SMALL_LIMIT = 4  # completion tokens for requests whose output does not matter
+# The token id `logit_bias` checks bias: ids are dense from 0, so 0 is in every vocabulary, however small (a server
+# with a 512-token vocabulary refuses 1000 as out of vocabulary, which says nothing about the bias value).
+SAMPLE_TOKEN = "0"
 TOOL_LIMIT = 64  # enough for a tool call or a small JSON object
 FREE_LIMIT = 16  # an "unconstrained" completion: long enough to take a stop word from
 PROMPT = "Reply with one short sentence about the sea."
@@ -110,6 +115,9 @@ BASIC: dict[str, Recipe] = {
 MISSING_MESSAGES = Recipe(
     "request.messages.missing",
     lambda facts, _: Request({"model": facts.model, "max_completion_tokens": SMALL_LIMIT}),
+)
+LOGIT_CONTROL = Recipe(  # a neutral bias on the sample token: is the token id itself accepted?
+    "request.logit_bias.control", lambda facts, _: Request(body(facts, logit_bias={SAMPLE_TOKEN: 0}))
 )
 FREE = Recipe("semantic.free", lambda facts, _: Request(free_body(facts)))
 FREE_AGAIN = Recipe("semantic.free.again", lambda facts, _: Request(free_body(facts)))

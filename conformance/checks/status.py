@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from conformance.checks.base import Facts, Verdict
+from conformance.checks.base import Facts, Inconclusive, Verdict
 from conformance.contract import ERROR_SCHEMA, Contract
 from conformance.records import Exchange, Level, Outcome
 
@@ -46,13 +46,19 @@ class ByStatus:
 
     table: str
     sent: str
+    controlled: bool = False  # a second exchange, the field with a neutral value: if it is refused, no verdict
 
     @property
     def name(self) -> str:
         return f"status.{self.table}"
 
     def __call__(self, facts: Facts, /, *exchanges: Exchange) -> Verdict:
-        exchange = exchanges[-1]
+        exchange = exchanges[0]
+        if self.controlled and exchanges[-1].status is not None and 400 <= exchanges[-1].status < 500:
+            control = exchanges[-1]
+            raise Inconclusive(
+                f"the field's neutral use is refused too ({control.describe(200)}): the value is not judged"
+            )
         status = exchange.status or 0
         outcome, why = TABLES[self.table][{4: 4, 5: 5}.get(status // 100, 2)]
         if outcome is Outcome.PASSED:

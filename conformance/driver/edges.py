@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from conformance.checks.requests import SAMPLE_TOKEN as SAMPLE_KEY
 from conformance.contract import REQUEST_SCHEMA, Contract
 
 __all__ = ["CAPABILITY_OF", "LONG", "Spot", "edge_values", "spots"]
@@ -36,7 +37,6 @@ CAPABILITY_OF = {
 }
 FUNCTION = {"name": "get_current_weather", "parameters": {"type": "object", "properties": {}}}
 SCHEMAS = "#/components/schemas"
-SAMPLE_KEY = "1000"  # a token id every tokenizer has
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from schemathesis.generation.modes import GenerationMode
 from conformance.checks import BASIC, Check, Facts, clean_4xx, infrastructure_problem, make_result
 from conformance.checks import body as body_of
 from conformance.checks.properties import error_envelope, stream_chunks, usage_arithmetic
+from conformance.checks.requests import SAMPLE_TOKEN as SAMPLE_KEY
 from conformance.contract import CHUNK_SCHEMA, ERROR_SCHEMA, OPERATION, REQUEST_SCHEMA, RESPONSE_SCHEMA, Contract
 from conformance.driver.attribution import CAP, MAX_N, PER_RUN, Attribution, Attributor, Kind, is_server_error, ready
 from conformance.driver.edges import CAPABILITY_OF, Spot, edge_values, spots
@@ -46,7 +47,6 @@ __all__ = ["DEFAULT_MAX_EXAMPLES", "Finding", "ModeReport", "PropertyRun", "prep
 
 DEFAULT_MAX_EXAMPLES = 20  # fuzzing examples per generation mode, unless --max-examples
 GENERATED_LIMIT = CAP  # completion tokens of every generated request
-SAMPLE_KEY = "1000"  # a token id every tokenizer has
 PATH = "/v1/chat/completions"
 LIMIT_FIELDS = ("max_tokens", "max_completion_tokens")
 USAGE_TOTAL = "#/components/schemas/CompletionUsage/properties/total_tokens"
@@ -109,7 +109,7 @@ def _schema(contract: Contract, mode: str, max_examples: int) -> Any:
     for ranged in contract.ranged_fields():
         if ranged.pointer.endswith("/additionalProperties"):
             # generation does not reach the bounds of map values; one sample key with the same schema
-            # (an equivalent contract) lets it send `logit_bias: {"1000": 100.01}` and the like
+            # (an equivalent contract) lets it send `logit_bias: {"0": 100.01}` and the like
             node = request["properties"][ranged.name]
             node["properties"] = {SAMPLE_KEY: copy.deepcopy(node["additionalProperties"])}
     if mode == "positive":

@@ -308,6 +308,15 @@ def _usage_wrong_stream(events: list[Event], body: dict[str, Any]) -> list[Event
     return events
 
 
+def _vocabulary(size: int) -> Callable[[dict[str, Any], Contract], None]:
+    def hook(body: dict[str, Any], contract: Contract) -> None:
+        bias = body.get("logit_bias")
+        if isinstance(bias, dict) and any(int(token) >= size for token in bias):
+            raise _refuse("logit_bias", "out-of-vocab token ids in logit_bias")
+
+    return hook
+
+
 def _ignore_limit_with_tools(asked: dict[str, Any]) -> None:
     if asked.get("tools"):
         asked.pop("max_completion_tokens", None)
@@ -851,6 +860,22 @@ FAULTS: dict[str, Fault] = {
             (expect("semantic.tool_calls.arguments"),),
             asked=_ignore_limit_with_tools,
             payload=_arguments_unclosed,
+        ),
+        Fault(
+            "small_vocabulary",
+            "a 512-token vocabulary: logit_bias token ids from 512 up are refused: must change nothing",
+            "request",
+            (expect(),),
+            probe=Probe({"messages": [{"role": "user", "content": "hi"}], "logit_bias": {"1000": 1}}, "out-of-vocab"),
+            after=_vocabulary(512),
+        ),
+        Fault(
+            "logit_bias_token_refused",
+            "every logit_bias token id is refused: the logit_bias checks are inconclusive, never failed",
+            "request",
+            (expect(),),
+            probe=Probe({"messages": [{"role": "user", "content": "hi"}], "logit_bias": {"0": 0}}, "out-of-vocab"),
+            after=_vocabulary(0),
         ),
         Fault(
             "arguments_object",
