@@ -132,7 +132,7 @@ def test_a_fault_that_changes_nothing_was_applied(name: str) -> None:
                 json={"model": MODEL, **probe.body},
                 headers={"authorization": f"Bearer {KEY}"},
             )
-            assert answer.status_code == 200
+            assert answer.status_code == 200 or faults  # the clean server serves the probe
             seen[bool(faults)] = probe.shows in answer.text
     assert seen == {False: False, True: True}
 

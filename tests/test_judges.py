@@ -299,6 +299,7 @@ CASES: list[tuple[str, str, list[Exchange], Outcome, dict[str, Any]]] = [
     ("semantic.response_format.json_object", "cut", [ok('{"ans', "length")], S, {}),
     ("semantic.response_format.json_schema", "valid", [ok('{"answer": "sea"}')], P, {}),
     ("semantic.response_format.json_schema", "another object", [ok('{"result": "sea"}')], F, {}),
+    ("semantic.response_format.json_schema_nonstrict", "another object: SHOULD", [ok('{"result": "sea"}')], W, {}),
     ("semantic.parallel_tool_calls.false", "one call", [ok(message=TIME_CALL, finish="tool_calls")], P, {}),
     (
         "semantic.parallel_tool_calls.false",

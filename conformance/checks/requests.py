@@ -16,6 +16,7 @@ __all__ = [
     "FREE_AGAIN",
     "JSON_PROMPT",
     "JSON_SCHEMA_FORMAT",
+    "JSON_SCHEMA_NONSTRICT",
     "LOGIT_CONTROL",
     "LONG_PROMPT",
     "MISSING_MESSAGES",
@@ -65,12 +66,17 @@ TIME_TOOL: dict[str, Any] = {
         },
     },
 }
-JSON_SCHEMA_FORMAT: dict[str, Any] = {
+JSON_SCHEMA_NONSTRICT: dict[str, Any] = {
     "type": "json_schema",
     "json_schema": {
         "name": "answer",
         "schema": {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]},
     },
+}
+# OpenAI guarantees adherence to the schema only with `strict: true`
+JSON_SCHEMA_FORMAT: dict[str, Any] = {
+    "type": "json_schema",
+    "json_schema": {**JSON_SCHEMA_NONSTRICT["json_schema"], "strict": True},
 }
 # The basic use of each optional capability (rule 4 of design.md): a clean 4xx to it means `unsupported`.
 CAPABILITIES: dict[str, dict[str, Any]] = {

@@ -17,6 +17,7 @@ from conformance.checks.requests import (
     FREE_AGAIN,
     JSON_PROMPT,
     JSON_SCHEMA_FORMAT,
+    JSON_SCHEMA_NONSTRICT,
     LONG_PROMPT,
     TIME_TOOL,
     TOOL_LIMIT,
@@ -203,6 +204,10 @@ TOOL_CUT = _fixed("semantic.tool_cut", lambda facts: tool_body(facts, NAMED_TIME
 JSON_SCHEMA = _fixed(
     "semantic.json_schema", lambda facts: body(facts, TOOL_LIMIT, JSON_PROMPT, response_format=JSON_SCHEMA_FORMAT)
 )
+JSON_SCHEMA_LOOSE = _fixed(
+    "semantic.json_schema_nonstrict",
+    lambda facts: body(facts, TOOL_LIMIT, JSON_PROMPT, response_format=JSON_SCHEMA_NONSTRICT),
+)
 LOGPROBS = _fixed("semantic.logprobs", lambda facts: body(facts, logprobs=True, top_logprobs=TOP_K))
 
 
@@ -300,6 +305,16 @@ def json_object(facts: Facts, exchange: Exchange) -> Verdict:
 
 
 @CHECKS.check(
+    "semantic.response_format.json_schema_nonstrict",
+    "response_format",
+    JSON_SCHEMA_POINTER,
+    JSON_SCHEMA_LOOSE,
+    capabilities=FORMAT,
+    served=True,
+    long=True,
+    level="SHOULD",
+)
+@CHECKS.check(
     "semantic.response_format.json_schema",
     "response_format",
     JSON_SCHEMA_POINTER,
@@ -309,7 +324,8 @@ def json_object(facts: Facts, exchange: Exchange) -> Verdict:
     long=True,
 )
 def json_schema(facts: Facts, exchange: Exchange) -> Verdict:
-    """`response_format: json_schema` gives content valid against the schema sent."""
+    """`response_format: json_schema` gives content valid against the schema sent (MUST with `strict: true`,
+    SHOULD without: OpenAI guarantees adherence only when strict)."""
     value = json_content(exchange, "json_schema")
     if isinstance(value, Verdict):
         return value

@@ -489,6 +489,12 @@ def _json_object_ignored(asked: dict[str, Any]) -> None:
         del asked["response_format"]
 
 
+def _nonstrict_schema_ignored(asked: dict[str, Any]) -> None:
+    fmt = asked.get("response_format") or {}
+    if fmt.get("type") == "json_schema" and (fmt.get("json_schema") or {}).get("strict") is not True:
+        asked["response_format"] = {"type": "json_object"}
+
+
 def _json_schema_ignored(asked: dict[str, Any]) -> None:
     if (asked.get("response_format") or {}).get("type") == "json_schema":
         asked["response_format"] = {"type": "json_object"}
@@ -895,8 +901,15 @@ FAULTS: dict[str, Fault] = {
             "json_schema_ignored",
             "`response_format: json_schema` is accepted but its schema is not enforced",
             "generation",
-            (expect("semantic.response_format.json_schema"),),
+            (expect("semantic.response_format.json_schema", warned="semantic.response_format.json_schema_nonstrict"),),
             asked=_json_schema_ignored,
+        ),
+        Fault(
+            "json_schema_nonstrict_ignored",
+            "a json_schema without `strict: true` is not enforced (as OpenAI allows); a strict one is",
+            "generation",
+            (expect(warned="semantic.response_format.json_schema_nonstrict"),),
+            asked=_nonstrict_schema_ignored,
         ),
         Fault(
             "parallel_ignored",
@@ -1304,6 +1317,7 @@ PARAMETRIC: dict[str, Parametric] = {
                         "request.response_format.json_schema",
                         "semantic.response_format.json_object",
                         "semantic.response_format.json_schema",
+                        "semantic.response_format.json_schema_nonstrict",
                     },
                     faults=("refuse:response_format",),
                 ),
