@@ -438,3 +438,17 @@ PROPERTY_CASES = [
 def test_property_layer_judgements(judge: Any, exchange_: Exchange, says: str | None) -> None:
     problem = judge(Facts(CONTRACTS["atoma"]), exchange_)
     assert (problem is None) if says is None else (says in (problem or ""))
+
+
+def test_a_message_gives_the_reason_then_the_clause_then_the_evidence() -> None:
+    check = CHECKS["atoma"]["request.temperature.above_maximum"]
+    result = evaluate(check, Facts(CONTRACTS["atoma"]), (ok(),))
+    reason, clause, evidence = result.message.split(" | ", 2)
+    assert reason == "expected 4xx: an invalid value was accepted"
+    assert clause.startswith("clause: atoma-docs:") and evidence.startswith("sent temperature=") and "HTTP 200" in evidence
+
+
+def test_a_warning_is_shown_at_should_level() -> None:
+    check = CHECKS["atoma"]["request.stop.plain_string"]  # a MUST clause; accepting an OpenAI-only value warns
+    result = evaluate(check, Facts(CONTRACTS["atoma"]), (ok(),))
+    assert result.outcome is Outcome.WARNED and result.level == "SHOULD"

@@ -96,6 +96,7 @@ class Verdict:
     exchanges: tuple[Exchange, ...] = ()
     level: Level | None = None
     pointer: str | None = None
+    evidence: str = ""  # what was sent and what came back, shown after the reason and the clause
 
 
 Judge = Callable[..., Verdict]
@@ -255,11 +256,9 @@ def precondition(
     for exchange in exchanges:
         repeat = exchange.repeat
         if is_server_error(exchange) and repeat is not None and not is_server_error(repeat):
-            message = (
-                f"not reproducible: {exchange.describe(200)}, but an identical repeat got {repeat.describe(200)} "
-                "(a 5xx fails only when its repeat agrees)"
-            )
-            return Verdict(Outcome.WARNED, message, (exchange, repeat))
+            reason = "a 5xx that an identical repeat did not reproduce (it fails only when its repeat agrees)"
+            evidence = f"got {exchange.describe(200)}, then {repeat.describe(200)}"
+            return Verdict(Outcome.WARNED, reason, (exchange, repeat), evidence=evidence)
     for exchange in exchanges:
         for capability in check.capabilities:
             if clean_4xx(exchange) and capability in refused:
@@ -297,6 +296,7 @@ def result(check: Check, contract: Contract, verdict: Verdict) -> Result:
         verdict.message,
         level=verdict.level or check.level,
         exchanges=verdict.exchanges,
+        evidence=verdict.evidence,
     )
 
 
@@ -310,12 +310,17 @@ def make_result(
     *,
     level: Level | None = None,
     exchanges: tuple[Exchange, ...] = (),
+    evidence: str = "",
 ) -> Result:
-    """A result citing the clause at `pointer`; its level is the clause's unless given."""
+    """A result citing the clause at `pointer`; its level is the clause's unless given. A failure of a SHOULD
+    clause is `warned` (rule 6), and a warning is shown at SHOULD level. The message reads: the reason, the clause,
+    then the evidence (rule 11)."""
     clause = contract.clause(pointer)
     effective: Level = level or clause.level
     if outcome is Outcome.FAILED and effective == "SHOULD":
         outcome = Outcome.WARNED
+    if outcome is Outcome.WARNED:
+        effective = "SHOULD"
     attachments = []
     for i, exchange in enumerate(exchanges):
         suffix = f" {i + 1}" if len(exchanges) > 1 else ""
@@ -323,6 +328,8 @@ def make_result(
         attachments.append(Attachment(f"response{suffix}", exchange.describe(limit=20000), "text/plain"))
     if outcome is not Outcome.PASSED:
         message = f"{message} | clause: {clause.citation}"
+    if evidence:
+        message = f"{message} | {evidence}"
     return Result(
         id=rid,
         clause=clause.ref,

@@ -64,7 +64,8 @@ class ByStatus:
         if outcome is Outcome.PASSED:
             return Verdict(outcome, f"sent {self.sent}; {why} with HTTP {status}")
         level: Level | None = "MUST" if status >= 500 else None
-        return Verdict(outcome, f"sent {self.sent}; got {exchange.describe()}: {why}", (exchange,), level=level)
+        evidence = f"sent {self.sent}; got {exchange.describe()}"
+        return Verdict(outcome, why, (exchange,), level=level, evidence=evidence)
 
 
 def envelope_errors(contract: Contract, exchange: Exchange) -> list[str]:
@@ -88,14 +89,11 @@ class ExactStatus:
 
     def __call__(self, facts: Facts, /, *exchanges: Exchange) -> Verdict:
         exchange = exchanges[-1]
+        evidence = f"sent {self.sent}; got {exchange.describe()}"
         if exchange.status != self.expected:
-            return Verdict(
-                Outcome.FAILED,
-                f"sent {self.sent}; expected HTTP {self.expected}, got {exchange.describe()}",
-                (exchange,),
-            )
+            return Verdict(Outcome.FAILED, f"expected HTTP {self.expected}", (exchange,), evidence=evidence)
         problems = envelope_errors(facts.contract, exchange) if self.envelope else []
         if problems:
-            message = f"sent {self.sent}; HTTP {self.expected} as expected, but not the error envelope: "
-            return Verdict(Outcome.FAILED, message + "; ".join(problems), (exchange,))
+            reason = f"HTTP {self.expected} as expected, but not the error envelope: {'; '.join(problems)}"
+            return Verdict(Outcome.FAILED, reason, (exchange,), evidence=evidence)
         return Verdict(Outcome.PASSED, f"sent {self.sent}; HTTP {self.expected}")

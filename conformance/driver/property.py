@@ -65,6 +65,7 @@ class Finding:
     message: str
     exchanges: tuple[Exchange, ...]
     count: int = 1
+    evidence: str = ""
 
     @property
     def id(self) -> str:
@@ -213,8 +214,8 @@ def _response_findings(facts: Facts, exchange: Exchange, sent: str) -> list[Find
     status = exchange.status or 0
 
     def add(check: str, name: str, pointer: str, problem: str) -> None:
-        message = f"{check}: {problem} | sent {sent}; got {exchange.describe(300)}"
-        out.append(Finding(check, name, Outcome.FAILED, pointer, message, (exchange,)))
+        evidence = f"sent {sent}; got {exchange.describe(300)}"
+        out.append(Finding(check, name, Outcome.FAILED, pointer, f"{check}: {problem}", (exchange,), evidence=evidence))
 
     if status >= 400:
         problem = error_envelope(facts, exchange)
@@ -278,11 +279,9 @@ def _request_finding(
     )
     if found.fields is None:
         name = exact or "body"
-        message = (
-            f"{check}: {found.note or 'not reproduced'}; reported as not reproducible, under no guessed field | "
-            f"sent {sent}; got {exchange.describe(200)}; {original}"
-        )
-        return Finding(check, name, Outcome.WARNED, _pointer_of(contract, name), message, shown)
+        message = f"{check}: {found.note or 'not reproduced'}; reported as not reproducible, under no guessed field"
+        evidence = f"sent {sent}; got {exchange.describe(200)}; {original}"
+        return Finding(check, name, Outcome.WARNED, _pointer_of(contract, name), message, shown, evidence=evidence)
     name = exact or found.name
     minimal = found.minimal or exchange
     where = f"reproduced on the minimal request with only {name}" if found.minimal else f"{name} alone"
@@ -313,8 +312,8 @@ def _request_finding(
             why = "accepted a value only the capture excludes: " + "; ".join(
                 sorted({str(v.captured) for v in captured})
             )
-    message = f"{check}: {why} | {where}: {minimal.describe(200)}; {original}"
-    return Finding(check, name, outcome, _pointer_of(contract, name), message, shown)
+    evidence = f"{where}: {minimal.describe(200)}; {original}"
+    return Finding(check, name, outcome, _pointer_of(contract, name), f"{check}: {why}", shown, evidence=evidence)
 
 
 @dataclass
@@ -555,6 +554,7 @@ def run_summary(driver: Driver, check: Check) -> list[Result]:
             message,
             exchanges=finding.exchanges,
             level="MUST",
+            evidence=finding.evidence,
         )
         state.reported[finding.id] = result
         out.append(result)
