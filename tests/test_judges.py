@@ -445,7 +445,9 @@ def test_a_message_gives_the_reason_then_the_clause_then_the_evidence() -> None:
     result = evaluate(check, Facts(CONTRACTS["atoma"]), (ok(),))
     reason, clause, evidence = result.message.split(" | ", 2)
     assert reason == "expected 4xx: an invalid value was accepted"
-    assert clause.startswith("clause: atoma-docs:") and evidence.startswith("sent temperature=") and "HTTP 200" in evidence
+    assert (
+        clause.startswith("clause: atoma-docs:") and evidence.startswith("sent temperature=") and "HTTP 200" in evidence
+    )
 
 
 def test_a_warning_is_shown_at_should_level() -> None:
