@@ -61,6 +61,7 @@ class Exchange:
     elapsed_s: float = 0.0
     attempts: int = 0
     repeat: Exchange | None = None  # an identical repeat, sent after a server error (design.md rule 10)
+    truncated: str | None = None  # why the answer was not read to its end (a stream past its bound)
 
     @property
     def content_type(self) -> str:

@@ -114,3 +114,17 @@ def test_a_connection_closed_before_any_answer_is_retried_once() -> None:
     client = TargetClient("http://target.invalid", KEY, transport=httpx.MockTransport(always_reset))
     exchange = client.chat({"model": "m", "messages": []})
     assert exchange.status is None and exchange.error and "reset" in exchange.error and len(calls) == 2
+
+
+def test_a_stream_is_read_to_its_bound_then_closed() -> None:
+    from conformance.transport.client import MAX_STREAM_BYTES
+
+    event = b'data: {"id": "x", "choices": []}\n\n'
+
+    def endless(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=event * 100_000)
+
+    client = TargetClient("http://target.invalid", KEY, transport=httpx.MockTransport(endless))
+    exchange = client.chat({"model": "m", "messages": [], "stream": True})
+    assert exchange.truncated and "not finished" in exchange.truncated
+    assert len(exchange.text) <= MAX_STREAM_BYTES + 65_536 and 0 < len(exchange.events) < 1000

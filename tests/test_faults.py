@@ -151,3 +151,13 @@ def test_chat_500_skips_the_rest(tmp_path: Path) -> None:
     assert code == 1
     assert "request.temperature.above_maximum" in skipped and "auth.missing_token" in skipped
     assert data["totals"]["requests"] == 2  # only the preflight was sent, and its identical repeat (rule 10)
+
+
+def test_a_stream_past_its_bound_is_judged_but_not_its_end(tmp_path: Path) -> None:
+    code, data = run_in_process(tmp_path, ("stream_endless",), args=("--only", "stream.*"))
+    outcomes = {r["id"]: (r["outcome"], r["message"]) for r in data["results"]}
+    assert code == 0
+    for rid in ("stream.done", "stream.usage_chunk", "stream.finish_reason", "stream.content_matches"):
+        assert outcomes[rid][0] == "skipped" and "not finished within" in outcomes[rid][1], rid
+    for rid in ("stream.content_type", "stream.data_json", "stream.chunk_schema", "stream.single_id"):
+        assert outcomes[rid][0] == "passed", rid

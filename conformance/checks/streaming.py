@@ -45,10 +45,15 @@ TOOLS_STREAM = Recipe(
 Chunks = tuple[Exchange, list[str], list[dict[str, Any]], list[str]]
 
 
-def on_stream(judge: Callable[..., Verdict], event_stream: bool = True) -> Callable[..., Verdict]:
-    """Judge the parsed stream of the first exchange: (exchange, data, chunks, bad data) and the rest."""
+def on_stream(
+    judge: Callable[..., Verdict], event_stream: bool = True, needs_end: bool = False
+) -> Callable[..., Verdict]:
+    """Judge the parsed stream of the first exchange: (exchange, data, chunks, bad data) and the rest. A check of
+    how the stream ends (`needs_end`) is inconclusive on a stream read only to its bound."""
 
     def judged(facts: Facts, exchange: Exchange, *others: Exchange) -> Verdict:
+        if needs_end and exchange.truncated:
+            raise Inconclusive(f"the stream was {exchange.truncated}: its end is not judged")
         data, chunks, bad = chunks_of(exchange)
         if not data:
             raise Inconclusive(f"no server-sent events in the answer: {exchange.describe(200)}")
@@ -63,11 +68,12 @@ def on_stream(judge: Callable[..., Verdict], event_stream: bool = True) -> Calla
 
 def _stream_check(rid: str, field: str | None, pointer: str, *recipes: Recipe, **options: Any) -> Callable[..., Any]:
     options.setdefault("capabilities", STREAM)
-    options.setdefault("long", True)
     event_stream = options.pop("event_stream", True)
+    needs_end = options.pop("needs_end", False)
 
     def register(judge: Callable[..., Verdict]) -> Callable[..., Verdict]:
-        CHECKS.check(rid, field, pointer, *(recipes or (MAIN,)), served=True, **options)(on_stream(judge, event_stream))
+        wrapped = on_stream(judge, event_stream, needs_end)
+        CHECKS.check(rid, field, pointer, *(recipes or (MAIN,)), served=True, **options)(wrapped)
         return judge
 
     return register
@@ -117,7 +123,7 @@ def single_id(facts: Facts, s: Chunks) -> Verdict:
     return Verdict(Outcome.FAILED, f"chunk ids: {ids[:5]}", (s[0],))
 
 
-@_stream_check("stream.finish_reason", "choices.finish_reason", FINISH)
+@_stream_check("stream.finish_reason", "choices.finish_reason", FINISH, needs_end=True)
 def finish_reason(facts: Facts, s: Chunks) -> Verdict:
     """Each choice has exactly one non-empty finish_reason, in its last chunk."""
     per_choice = choice_chunks(s[2])
@@ -135,7 +141,7 @@ def finish_reason(facts: Facts, s: Chunks) -> Verdict:
     return Verdict(Outcome.PASSED, "each choice has one finish_reason, in its last chunk")
 
 
-@_stream_check("stream.done", None, EVENT_STREAM)
+@_stream_check("stream.done", None, EVENT_STREAM, needs_end=True)
 def done(facts: Facts, s: Chunks) -> Verdict:
     """The stream ends with exactly one `data: [DONE]`."""
     data = s[1]
@@ -144,7 +150,9 @@ def done(facts: Facts, s: Chunks) -> Verdict:
     return Verdict(Outcome.FAILED, f"the stream ends with data {data[-1][:120]!r}, not [DONE]", (s[0],))
 
 
-@_stream_check("stream.content_matches", "choices.delta.content", DELTA, MAIN, FREE, FREE_AGAIN)
+@_stream_check(
+    "stream.content_matches", "choices.delta.content", DELTA, MAIN, FREE, FREE_AGAIN, needs_end=True, long=True
+)
 def content_matches(facts: Facts, s: Chunks, first: Exchange, again: Exchange) -> Verdict:
     """The deltas concatenate to the content of the same request unstreamed (when the target is deterministic)."""
     expected = content_of(first_choice(first))
@@ -164,7 +172,7 @@ def content_matches(facts: Facts, s: Chunks, first: Exchange, again: Exchange) -
     return Verdict(Outcome.FAILED, message, (s[0], first))
 
 
-@_stream_check("stream.usage_chunk", "usage", INCLUDE_USAGE)
+@_stream_check("stream.usage_chunk", "usage", INCLUDE_USAGE, needs_end=True)
 def usage_chunk(facts: Facts, s: Chunks) -> Verdict:
     """With `include_usage`, exactly one final chunk has `choices: []` and a usage that adds up."""
     chunks = s[2]
@@ -183,7 +191,7 @@ def usage_chunk(facts: Facts, s: Chunks) -> Verdict:
     return Verdict(Outcome.PASSED, f"sent {sent}; one final usage chunk with choices []")
 
 
-@_stream_check("stream.no_usage_unasked", "usage", INCLUDE_USAGE, BASIC["stream"], level="SHOULD", long=False)
+@_stream_check("stream.no_usage_unasked", "usage", INCLUDE_USAGE, BASIC["stream"], level="SHOULD", needs_end=True)
 def no_usage_unasked(facts: Facts, s: Chunks) -> Verdict:
     """Without `stream_options`, no chunk carries usage (SHOULD)."""
     with_usage = [i for i, chunk in enumerate(s[2]) if chunk.get("usage") is not None]

@@ -237,6 +237,12 @@ def _stream_drops_delta(events: list[Event], _: dict[str, Any]) -> list[Event]:
     return [e for e in events if not (len(content) > 1 and e is content[1])]
 
 
+def _stream_endless(events: list[Event], _: dict[str, Any]) -> list[Event]:
+    first = _chunks(events)[0]
+    more = [{**first, "choices": [{"index": 0, "delta": {"content": "more"}, "finish_reason": None}]}] * 1000
+    return [*events[:1], *more, *events[1:]]
+
+
 def _stream_bad_json(events: list[Event], _: dict[str, Any]) -> list[Event]:
     return [*events[:1], "data: {not json\n\n", *events[1:]]
 
@@ -800,7 +806,14 @@ FAULTS: dict[str, Fault] = {
             "ignore_completion_limit",
             "`max_completion_tokens` is ignored",
             "generation",
-            (expect({"response.minimal.completion_limit", "semantic.max_completion_tokens.usage"}),),
+            (
+                expect({"response.minimal.completion_limit", "semantic.max_completion_tokens.usage"}),
+                # streamed checks still run, each read to its bound: a stream's missing usage chunk is not hidden
+                expect(
+                    {"response.minimal.completion_limit", "semantic.max_completion_tokens.usage", "stream.usage_chunk"},
+                    faults=("ignore_completion_limit", "stream_no_usage"),
+                ),
+            ),
             asked=_drop("max_completion_tokens"),
         ),
         Fault(
@@ -1092,6 +1105,14 @@ FAULTS: dict[str, Fault] = {
             "stream",
             (expect("stream.tool_call_index"),),
             stream=_stream_tool_index_missing,
+        ),
+        Fault(
+            "stream_endless",
+            "a stream sends 1,000 content chunks before it ends: read to its bound, its end is not judged",
+            "stream",
+            (expect(),),
+            probe=Probe({"messages": [{"role": "user", "content": "hi"}], "stream": True}, '"more"'),
+            stream=_stream_endless,
         ),
         Fault(
             "stream_keepalive",

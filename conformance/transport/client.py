@@ -29,6 +29,8 @@ CHAT_PATH = "/v1/chat/completions"
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 MAX_RETRIES = 2
 LIMIT_FIELDS = ("max_tokens", "max_completion_tokens")
+MAX_STREAM_EVENTS = 256  # a stream is read to this many events (plenty for a short completion), then closed
+MAX_STREAM_BYTES = 256 * 1024
 MAX_RETRY_WAIT_S = 20.0  # total wait a single request may spend honouring Retry-After
 DEFAULT_AUTH = object()  # sentinel: send `Authorization: Bearer <api key>` when a key is set
 
@@ -157,7 +159,7 @@ class TargetClient:
                 self.usage.add_request(body)
             exchange.attempts += 1
             try:
-                response = self._http.post(url, content=content, headers=headers)
+                response, text, truncated = self._send(url, content, headers)
             except httpx.TimeoutException:
                 exchange.error = f"timeout after {self._http.timeout.read}s"
                 break
@@ -174,7 +176,8 @@ class TargetClient:
             exchange.error = None
             exchange.status = response.status_code
             exchange.response_headers = {k.lower(): self.redactor.text(v) for k, v in response.headers.items()}
-            exchange.text = self.redactor.text(response.text)
+            exchange.text = self.redactor.text(text)
+            exchange.truncated = truncated
             exchange.events = parse_events(exchange.text) if "data:" in exchange.text else []
             if not retry or response.status_code not in RETRY_STATUSES or exchange.attempts > MAX_RETRIES:
                 break
@@ -186,6 +189,23 @@ class TargetClient:
         exchange.elapsed_s = time.monotonic() - started
         self._count_tokens(exchange)
         return exchange
+
+    def _send(self, url: str, content: bytes, headers: dict[str, str]) -> tuple[httpx.Response, str, str | None]:
+        """POST and read the answer; an event stream is read to at most `MAX_STREAM_EVENTS` events or
+        `MAX_STREAM_BYTES` bytes, then closed. Returns the response, its text, and why it was cut (or None)."""
+        with self._http.stream("POST", url, content=content, headers=headers) as response:
+            if "text/event-stream" not in response.headers.get("content-type", ""):
+                response.read()
+                return response, response.text, None
+            body = bytearray()
+            truncated = None
+            for piece in response.iter_bytes():
+                body += piece
+                if len(body) > MAX_STREAM_BYTES or body.count(b"data:") > MAX_STREAM_EVENTS:
+                    truncated = f"not finished within {MAX_STREAM_EVENTS} events or {MAX_STREAM_BYTES} bytes"
+                    del body[_cut(body) :]
+                    break
+            return response, body.decode(response.encoding or "utf-8", errors="replace"), truncated
 
     def _count_tokens(self, exchange: Exchange) -> None:
         if exchange.status != 200:
@@ -202,6 +222,17 @@ class TargetClient:
             body = exchange.json
             if isinstance(body, dict):
                 self.usage.add_usage(body.get("usage"))
+
+
+def _cut(body: bytearray) -> int:
+    """Where to cut a stream read past its bound: before its event past `MAX_STREAM_EVENTS`, within the bytes."""
+    position = -1
+    for _ in range(MAX_STREAM_EVENTS + 1):
+        position = body.find(b"data:", position + 1)
+        if position < 0:
+            break
+    end = position if position >= 0 else len(body)
+    return min(end, MAX_STREAM_BYTES)
 
 
 def _retry_after(value: str | None, default: float) -> float:
