@@ -82,6 +82,21 @@ def preflight_problem(facts: Facts, exchange: Exchange) -> str | None:
     return infrastructure_problem(facts.contract, exchange)
 
 
+def _limit_facts(facts: Facts, client: TargetClient, preflight: Exchange) -> Facts:
+    """Which completion limit the run caps its requests with. When the preflight's `max_completion_tokens` is
+    ignored, one more request tries `max_tokens`; a target that honours it gets it for the rest of the run."""
+    if preflight.status != 200 or limit_honoured(preflight)[0]:
+        return facts
+    fallback = dataclasses.replace(facts, limit_field="max_tokens")
+    second = client.chat(body(fallback))
+    ignored = frozenset({"max_completion_tokens"})
+    if second.status == 200 and limit_honoured(second)[0]:
+        _say("conformance: max_completion_tokens is ignored; max_tokens is honoured and caps every request")
+        return dataclasses.replace(fallback, ignored_limits=ignored)
+    _say("conformance: no completion limit is honoured; checks with longer outputs are skipped")
+    return dataclasses.replace(facts, limit_honoured=False, ignored_limits=ignored | {"max_tokens"})
+
+
 def run(settings: RunSettings) -> int:
     """Run the suite against the target of `settings`; write reports; return the exit code."""
     contract = settings.contract
@@ -115,7 +130,7 @@ def run(settings: RunSettings) -> int:
                 stopped = problem
                 _say(f"conformance: preflight: {problem}")
             else:
-                facts = dataclasses.replace(facts, limit_honoured=limit_honoured(preflight)[0])
+                facts = _limit_facts(facts, client, preflight)
                 driver = Driver(
                     facts,
                     client,

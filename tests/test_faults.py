@@ -161,3 +161,22 @@ def test_a_stream_past_its_bound_is_judged_but_not_its_end(tmp_path: Path) -> No
         assert outcomes[rid][0] == "skipped" and "not finished within" in outcomes[rid][1], rid
     for rid in ("stream.content_type", "stream.data_json", "stream.chunk_schema", "stream.single_id"):
         assert outcomes[rid][0] == "passed", rid
+
+
+def test_max_tokens_caps_the_run_when_max_completion_tokens_is_ignored(tmp_path: Path) -> None:
+    code, data = run_in_process(tmp_path, ("ignore_completion_limit",), args=("--skip", "property.*"))
+    outcomes = {r["id"]: (r["outcome"], r["message"]) for r in data["results"]}
+    assert code == 1 and outcomes["response.minimal.completion_limit"][0] == "failed"
+    assert outcomes["semantic.stop.truncates"][0] == outcomes["stream.usage_chunk"][0] == "passed"
+    skipped = outcomes["semantic.max_completion_tokens.usage"]
+    assert skipped[0] == "skipped" and "ignores max_completion_tokens" in skipped[1]
+    assert data["totals"]["largest_completion_limit"] <= 64
+
+
+def test_when_no_limit_is_honoured_costly_checks_are_skipped(tmp_path: Path) -> None:
+    faults = ("ignore_completion_limit", "ignore_max_tokens")
+    code, data = run_in_process(tmp_path, faults, args=("--skip", "property.*"))
+    outcomes = {r["id"]: r["outcome"] for r in data["results"]}
+    assert code == 1 and outcomes["response.minimal.completion_limit"] == "failed"
+    assert outcomes["semantic.stop.truncates"] == outcomes["semantic.max_tokens.usage"] == "skipped"
+    assert outcomes["stream.usage_chunk"] == "passed"  # read to its bound, whatever the limit

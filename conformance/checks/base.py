@@ -60,7 +60,9 @@ class Facts:
     seed: int = 0
     declared: frozenset[str] = frozenset()  # capabilities the target's config declares (rule 4)
     api_key_given: bool = True
-    limit_honoured: bool = True  # the preflight's completion limit was honoured
+    limit_honoured: bool = True  # a completion limit is honoured (the preflight's, or its max_tokens fallback)
+    limit_field: str = "max_completion_tokens"  # the limit field every request carries its cap in
+    ignored_limits: frozenset[str] = frozenset()  # limit fields the preflight showed ignored
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,7 @@ class Check:
     served: bool = False
     long: bool = False
     needs_key: bool = False
+    limit_field: str | None = None  # sends this limit field alone: skipped when the target ignores it (unbounded)
     kind: Literal["exchange", "property"] = "exchange"
     params: dict[str, Any] = dataclasses.field(default_factory=dict)  # what a family check was made from
 

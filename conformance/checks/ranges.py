@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from conformance.checks.base import Check, Facts, Recipe, Registry, Request, show
-from conformance.checks.requests import LOGIT_CONTROL, SAMPLE_TOKEN, body
+from conformance.checks.requests import LOGIT_CONTROL, SAMPLE_TOKEN, SMALL_LIMIT, body
 from conformance.checks.status import ByStatus
 from conformance.contract import Contract, RangedField
 from conformance.records import Exchange
@@ -47,14 +47,17 @@ def request_fields(f: RangedField, value: Any) -> dict[str, Any]:
         return {"logit_bias": {SAMPLE_TOKEN: value}}
     if f.name == "top_logprobs":
         return {"logprobs": True, "top_logprobs": value}
-    if f.name == "n":
-        return {"n": value, "max_completion_tokens": 1}
     return {f.name: value}
 
 
-def _recipe(key: str, fields: dict[str, Any]) -> Recipe:
+def limit_of(f: RangedField) -> int:
+    """The completion limit that rides along: 1 token for `n` (many choices), the small default otherwise."""
+    return 1 if f.name == "n" else SMALL_LIMIT
+
+
+def _recipe(key: str, fields: dict[str, Any], limit: int) -> Recipe:
     def build(facts: Facts, _: tuple[Exchange, ...]) -> Request:
-        return Request(body(facts, **fields))
+        return Request(body(facts, limit, **fields))
 
     return Recipe(key, build)
 
@@ -75,7 +78,7 @@ def ranges(contract: Contract) -> Iterator[Check]:
                 f.name,
                 f.pointer,
                 ByStatus("accepts" if valid else "rejects", sent, controlled=controlled),
-                (_recipe(rid, fields), *((LOGIT_CONTROL,) if controlled else ())),
+                (_recipe(rid, fields, limit_of(f)), *((LOGIT_CONTROL,) if controlled else ())),
                 capabilities=(capability,) if valid and capability else (),
                 params={"value": value, "valid": valid},
             )

@@ -81,20 +81,22 @@ JSON_SCHEMA_FORMAT: dict[str, Any] = {
 # The basic use of each optional capability (rule 4 of design.md): a clean 4xx to it means `unsupported`.
 CAPABILITIES: dict[str, dict[str, Any]] = {
     "n": {"n": 2},
-    "tools": {"tools": [WEATHER_TOOL], "tool_choice": "auto", "max_completion_tokens": TOOL_LIMIT},
+    "tools": {"tools": [WEATHER_TOOL], "tool_choice": "auto"},
     "logprobs": {"logprobs": True},
-    "response_format": {"response_format": {"type": "json_object"}, "max_completion_tokens": TOOL_LIMIT},
+    "response_format": {"response_format": {"type": "json_object"}},
     "stream": {"stream": True},
 }
 _PROMPT_OF = {"tools": TOOL_PROMPT, "response_format": JSON_PROMPT}
+_LIMIT_OF = {"tools": TOOL_LIMIT, "response_format": TOOL_LIMIT}  # enough for a tool call or a small JSON object
 
 
 def body(facts: Facts, limit: int = SMALL_LIMIT, prompt: str = PROMPT, **fields: Any) -> dict[str, Any]:
-    """A minimal valid request with a small completion limit, plus `fields` (a None value drops the field)."""
+    """A minimal valid request with a small completion limit (in the field the target honours), plus `fields`
+    (a None value drops the field)."""
     base: dict[str, Any] = {
         "model": facts.model,
         "messages": [{"role": "user", "content": prompt}],
-        "max_completion_tokens": limit,
+        facts.limit_field: limit,
     }
     base.update(copy.deepcopy(fields))
     return {k: v for k, v in base.items() if v is not None}
@@ -115,12 +117,12 @@ def recipe(key: str, limit: int = SMALL_LIMIT, prompt: str = PROMPT, **fields: A
 
 
 BASIC: dict[str, Recipe] = {
-    name: recipe(f"capability.{name}", prompt=_PROMPT_OF.get(name, PROMPT), **fields)
+    name: recipe(f"capability.{name}", _LIMIT_OF.get(name, SMALL_LIMIT), _PROMPT_OF.get(name, PROMPT), **fields)
     for name, fields in CAPABILITIES.items()
 }
 MISSING_MESSAGES = Recipe(
     "request.messages.missing",
-    lambda facts, _: Request({"model": facts.model, "max_completion_tokens": SMALL_LIMIT}),
+    lambda facts, _: Request({"model": facts.model, facts.limit_field: SMALL_LIMIT}),
 )
 LOGIT_CONTROL = Recipe(  # a neutral bias on the sample token: is the token id itself accepted?
     "request.logit_bias.control", lambda facts, _: Request(body(facts, logit_bias={SAMPLE_TOKEN: 0}))

@@ -56,9 +56,9 @@ def _fixed(key: str, make: Any) -> Recipe:
 
 
 def _limit_body(facts: Facts, field: str) -> dict[str, Any]:
-    if field == "max_tokens":
-        return body(facts, CUT_LIMIT, LONG_PROMPT, max_completion_tokens=None, max_tokens=CUT_LIMIT)
-    return body(facts, CUT_LIMIT, LONG_PROMPT)
+    """The limit `field` alone, far below what the prompt asks for."""
+    other = "max_completion_tokens" if field == "max_tokens" else "max_tokens"
+    return body(facts, CUT_LIMIT, LONG_PROMPT, **{other: None, field: CUT_LIMIT})
 
 
 LIMIT = {
@@ -109,8 +109,10 @@ def limit_finish(field: str) -> Any:
 
 
 for _f in ("max_completion_tokens", "max_tokens"):
-    CHECKS.check(f"semantic.{_f}.usage", _f, _field(_f), LIMIT[_f])(limit_usage(_f))
-    CHECKS.check(f"semantic.{_f}.finish_reason", "choices.finish_reason", FINISH, LIMIT[_f])(limit_finish(_f))
+    CHECKS.check(f"semantic.{_f}.usage", _f, _field(_f), LIMIT[_f], limit_field=_f)(limit_usage(_f))
+    CHECKS.check(f"semantic.{_f}.finish_reason", "choices.finish_reason", FINISH, LIMIT[_f], limit_field=_f)(
+        limit_finish(_f)
+    )
 
 
 # -- stop ------------------------------------------------------------------------------------------------

@@ -100,6 +100,9 @@ class Driver:
             return None
         if self.skip_all or self.stop_reason:
             return self.skip_all or self.stop_reason
+        if check.limit_field in self.facts.ignored_limits:
+            field = check.limit_field
+            return f"the target ignores {field} (response.minimal.completion_limit): {field} alone would be unbounded"
         if check.long and not self.facts.limit_honoured:
             return "the target did not honour the completion limit (response.minimal.completion_limit)"
         if self.client.remaining == 0:

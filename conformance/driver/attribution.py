@@ -68,8 +68,10 @@ def ready(facts: Facts, body: dict[str, Any], protected: set[str]) -> dict[str, 
             for name, then in rule.get("then", {}).get("properties", {}).items():
                 if "const" in then and name not in protected:
                     body[name] = then["const"]
-    if not any(_small(body.get(name), CAP) for name in LIMIT_FIELDS):
-        for name in LIMIT_FIELDS[::-1]:
+    if not _small(body.get(facts.limit_field), CAP):
+        # the cap goes in the field the target honours; when that field is under test, the other carries it
+        others = [facts.limit_field] + [n for n in LIMIT_FIELDS if n != facts.limit_field]
+        for name in others:
             if name not in protected:
                 body[name] = CAP
                 break

@@ -323,6 +323,12 @@ def _vocabulary(size: int) -> Callable[[dict[str, Any], Contract], None]:
     return hook
 
 
+def _limit_floor(asked: dict[str, Any]) -> None:
+    for name in ("max_tokens", "max_completion_tokens"):
+        if isinstance(asked.get(name), int) and asked[name] < 4:
+            asked[name] = 4
+
+
 def _ignore_limit_with_tools(asked: dict[str, Any]) -> None:
     if asked.get("tools"):
         asked.pop("max_completion_tokens", None)
@@ -807,14 +813,22 @@ FAULTS: dict[str, Fault] = {
             "`max_completion_tokens` is ignored",
             "generation",
             (
-                expect({"response.minimal.completion_limit", "semantic.max_completion_tokens.usage"}),
+                # max_tokens is honoured: it caps every request, and max_completion_tokens alone is not sent again
+                expect({"response.minimal.completion_limit"}),
                 # streamed checks still run, each read to its bound: a stream's missing usage chunk is not hidden
                 expect(
-                    {"response.minimal.completion_limit", "semantic.max_completion_tokens.usage", "stream.usage_chunk"},
+                    {"response.minimal.completion_limit", "stream.usage_chunk"},
                     faults=("ignore_completion_limit", "stream_no_usage"),
                 ),
             ),
             asked=_drop("max_completion_tokens"),
+        ),
+        Fault(
+            "limit_floor",
+            "a completion limit below 4 is raised to 4",
+            "generation",
+            (expect({"semantic.max_completion_tokens.usage", "semantic.max_tokens.usage"}),),
+            asked=_limit_floor,
         ),
         Fault(
             "ignore_max_tokens",
