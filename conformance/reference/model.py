@@ -166,8 +166,10 @@ def _pick_tools(body: dict[str, Any]) -> list[dict[str, Any]]:
     """The functions the stand-in calls: every tool in parallel unless told not to, or the named one."""
     functions = [t.get("function", {}) for t in body.get("tools") or [] if isinstance(t, dict)]
     choice = body.get("tool_choice")
-    if not functions or choice == "none":
-        return []
+    messages = body.get("messages") or []
+    after_a_result = bool(messages) and isinstance(messages[-1], dict) and messages[-1].get("role") == "tool"
+    if not functions or choice == "none" or (after_a_result and not isinstance(choice, dict)):
+        return []  # after a tool result the stand-in answers with text, so an agent loop ends
     if isinstance(choice, dict):
         name = (choice.get("function") or {}).get("name")
         return [f for f in functions if f.get("name") == name][:1]
