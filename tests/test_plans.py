@@ -48,3 +48,13 @@ def test_no_range_literals_in_the_checks() -> None:
         # `status // 100` (an HTTP status class) is not a range
         for literal in (r"\b-?2\.0\b", r"\b20\b", r"(?<!// )\b-?100\b", r"\bmaxItems\b.*\b4\b"):
             assert not re.search(literal, text), f"{path.name}: {literal}"
+
+
+# clauses OpenAI's document does not state: it documents no 400 and no 401 for the operation
+NOT_IN_OPENAI = {"request.body.malformed_json", "auth.missing_token", "auth.wrong_token", "auth.non_bearer_scheme"}
+
+
+def test_the_openai_profile_cites_openais_document() -> None:
+    contract = load_contract(None, "openai")
+    cited = {c.id: contract.clause(c.pointer).document for c in plan(contract)}
+    assert {rid for rid, document in cited.items() if document != "openai-openapi"} == NOT_IN_OPENAI
