@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -34,6 +35,11 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300)
     )
 
 
+@functools.cache
+def _contract(profile: str) -> Any:
+    return load_contract(None, profile)
+
+
 def run_in_process(
     tmp_path: Path,
     faults: tuple[str, ...] | frozenset[str] = (),
@@ -46,7 +52,7 @@ def run_in_process(
 ) -> tuple[int, dict[str, Any]]:
     """Run the suite (the runner called as a function) against an in-process reference server; return the
     exit code and summary.json. `args`: `--only`, `--skip`, `--capability` pairs, as on the command line."""
-    contract = load_contract(None, profile)
+    contract = _contract(profile)
     config = ServerConfig(api_key=KEY, profile=profile, variant=variant, faults=frozenset(faults), contract=contract)
     options: dict[str, list[str]] = {"--only": [], "--skip": [], "--capability": []}
     for flag, value in zip(args[::2], args[1::2], strict=True):

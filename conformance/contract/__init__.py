@@ -33,6 +33,7 @@ __all__ = [
 ]
 
 PROFILES = ("atoma", "openai")
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when PyYAML has it: ten times faster
 OPERATION = "#/paths/~1v1~1chat~1completions/post"
 REQUEST_SCHEMA = "#/components/schemas/ChatCompletionRequest"
 RESPONSE_SCHEMA = "#/components/schemas/ChatCompletionResponse"
@@ -280,7 +281,7 @@ def load_contract(path: Path | str | None = None, profile: str = "atoma") -> Con
     """Read `openapi.yaml` (the packaged copy by default) and apply `profile`."""
     spec_path = Path(path) if path else default_spec_path()
     try:
-        raw = yaml.safe_load(spec_path.read_text(encoding="utf-8"))
+        raw = yaml.load(spec_path.read_text(encoding="utf-8"), Loader=_LOADER)
     except OSError as exc:
         raise ContractError(f"cannot read spec {spec_path}: {exc.strerror or exc}") from None
     except yaml.YAMLError as exc:
