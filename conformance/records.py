@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Literal
 
-__all__ = ["KEY_PLACEHOLDER", "Attachment", "Exchange", "Level", "Outcome", "Result", "SseEvent"]
+__all__ = ["KEY_PLACEHOLDER", "RETRY_STATUSES", "Attachment", "Exchange", "Level", "Outcome", "Result", "SseEvent"]
 
 Level = Literal["MUST", "SHOULD"]
 KEY_PLACEHOLDER = "$CONFORMANCE_API_KEY"  # what the API key is replaced with in every record
+RETRY_STATUSES = frozenset({429, 502, 503, 504})  # retried by the transport; after retries, infrastructure trouble
 _CURL_SKIPPED_HEADERS = {"content-length", "host", "accept-encoding", "connection", "user-agent"}
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from conformance.contract import Contract
-from conformance.records import Attachment, Exchange, Level, Outcome, Result
+from conformance.records import RETRY_STATUSES, Attachment, Exchange, Level, Outcome, Result
 
 __all__ = [
     "PREFLIGHT",
@@ -39,7 +39,6 @@ __all__ = [
 ]
 
 RUN_KEY = "{key}"  # in `Request.authorization`: the run's API key goes here
-RETRY_STATUSES = frozenset({429, 502, 503, 504})  # answers that are retried, and after retries are infrastructure
 
 
 def is_server_error(exchange: Exchange) -> bool:

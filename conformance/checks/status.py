@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from conformance.checks.base import Facts, Inconclusive, Verdict
+from conformance.checks.base import Facts, Inconclusive, Verdict, clean_4xx
 from conformance.contract import ERROR_SCHEMA, Contract
 from conformance.records import Exchange, Level, Outcome
 
@@ -54,7 +54,7 @@ class ByStatus:
 
     def __call__(self, facts: Facts, /, *exchanges: Exchange) -> Verdict:
         exchange = exchanges[0]
-        if self.controlled and exchanges[-1].status is not None and 400 <= exchanges[-1].status < 500:
+        if self.controlled and clean_4xx(exchanges[-1]):
             control = exchanges[-1]
             raise Inconclusive(
                 f"the field's neutral use is refused too ({control.describe(200)}): the value is not judged"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from conformance.checks import (
@@ -56,6 +57,7 @@ class Driver:
     stop_reason: str | None = None
     results: list[Result] = field(default_factory=list)
     cache: dict[str, Exchange] = field(default_factory=dict)
+    property_run: object | None = None  # the property layer's state, shared by its two generation modes
     _errors_in_a_row: int = 0
     _planned: int = 0
     _done: int = 0
@@ -141,8 +143,12 @@ class Driver:
         Only looked at (and the basic use only sent) when one of the check's own exchanges got a clean 4xx."""
         if not check.capabilities or not any(clean_4xx(e) for e in exchanges):
             return frozenset()
-        undeclared = [c for c in check.capabilities if c not in self.facts.declared]
-        return frozenset(c for c in undeclared if clean_4xx(self.send(BASIC[c])))
+        return self.refused(check.capabilities)
+
+    def refused(self, capabilities: Iterable[str]) -> frozenset[str]:
+        """Of `capabilities`, those whose basic use got a clean 4xx and that the target did not declare (rule 4).
+        Each basic use is sent at most once per run."""
+        return frozenset(c for c in capabilities if c not in self.facts.declared and clean_4xx(self.send(BASIC[c])))
 
     # -- recording ---------------------------------------------------------------------------------------------
 

@@ -23,12 +23,14 @@ from conformance.transport import BudgetExhausted, TargetClient
 
 __all__ = [
     "CAP",
+    "LIMIT_FIELDS",
     "MAX_N",
     "PER_FINDING",
     "PER_RUN",
     "Attribution",
     "Attributor",
     "Kind",
+    "costly",
     "is_server_error",
     "ready",
     "reproduces",
@@ -56,6 +58,13 @@ def reproduces(kind: Kind, exchange: Exchange) -> bool:
 
 def _small(value: Any, cap: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= cap
+
+
+def costly(name: str, value: Any) -> bool:
+    """Whether sending `value` in field `name` could be costly: a limit or `n` above its cap (design.md rule 9)."""
+    cap = MAX_N if name == "n" else CAP if name in LIMIT_FIELDS else None
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    return cap is not None and number and value > cap
 
 
 def ready(facts: Facts, body: dict[str, Any], protected: set[str]) -> dict[str, Any]:

@@ -35,7 +35,7 @@ from conformance.checks import body as body_of
 from conformance.checks.properties import error_envelope, stream_chunks, usage_arithmetic
 from conformance.checks.requests import SAMPLE_TOKEN as SAMPLE_KEY
 from conformance.contract import CHUNK_SCHEMA, ERROR_SCHEMA, OPERATION, REQUEST_SCHEMA, RESPONSE_SCHEMA, Contract
-from conformance.driver.attribution import CAP, MAX_N, PER_RUN, Attribution, Attributor, Kind, is_server_error, ready
+from conformance.driver.attribution import CAP, PER_RUN, Attribution, Attributor, Kind, costly, is_server_error, ready
 from conformance.driver.edges import CAPABILITY_OF, Spot, edge_values, spots
 from conformance.records import Exchange, Outcome, Result
 from conformance.transport import BudgetExhausted, TargetClient
@@ -46,9 +46,7 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_MAX_EXAMPLES", "Finding", "ModeReport", "PropertyRun", "prepare", "run_mode", "run_summary"]
 
 DEFAULT_MAX_EXAMPLES = 20  # fuzzing examples per generation mode, unless --max-examples
-GENERATED_LIMIT = CAP  # completion tokens of every generated request
 PATH = "/v1/chat/completions"
-LIMIT_FIELDS = ("max_tokens", "max_completion_tokens")
 USAGE_TOTAL = "#/components/schemas/CompletionUsage/properties/total_tokens"
 MISSING = object()  # an edge "value": the field left out
 MAX_FIELDS = 3  # a finding that needs more fields together than this is not reported under them
@@ -141,16 +139,12 @@ def _integer_fields(contract: Contract) -> set[str]:
     return out
 
 
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
 def prepare(body: Any, mode: str, facts: Facts, integers: set[str], target: str = "body") -> Any:
     """Make a generated body cheap and aimed at the target, without repairing what a negative case broke; None
     when it cannot be sent cheaply (design.md rule 9).
 
-    Every body gets a numeric completion limit of at most `GENERATED_LIMIT` and `n` at most `MAX_N`. Positive:
-    the run's model, whole floats as integers. Negative: the model only where it is a string (a string is a
+    Every body gets a numeric completion limit of at most `CAP` and `n` at most `MAX_N` (`attribution.costly`).
+    Positive: the run's model, whole floats as integers. Negative: the model only where it is a string (a string is a
     valid model, so nothing is repaired); when the broken field is a limit or `n`, its value is sent only if it
     is not a number above the cap, and the other limit carries the cap; the fields the broken `target` depends
     on are met (so that it is the only break).
@@ -166,8 +160,7 @@ def prepare(body: Any, mode: str, facts: Facts, integers: set[str], target: str 
         body["model"] = facts.model
     elif isinstance(body.get("model"), str):
         body["model"] = facts.model
-    caps = {"max_tokens": GENERATED_LIMIT, "max_completion_tokens": GENERATED_LIMIT, "n": MAX_N}
-    if target in caps and _number(body.get(target)) and body[target] > caps[target]:
+    if costly(target, body.get(target)):
         return None
     return ready(facts, body, {target} if mode == "negative" else set())
 
@@ -385,7 +378,7 @@ def _edge_body(facts: Facts, spot: Spot, value: Any) -> dict[str, Any] | None:
     if value is MISSING:
         body.pop(spot.top, None)
         return body
-    if spot.top in ("n", *LIMIT_FIELDS) and _number(value) and value > (MAX_N if spot.top == "n" else CAP):
+    if costly(spot.top, value):
         return None
     placed = spot.place(copy.deepcopy(value))
     body.update(placed)
@@ -495,23 +488,13 @@ def run_mode(
 # -- results ---------------------------------------------------------------------------------------------------
 
 
-def _refused(driver: Driver) -> frozenset[str]:
-    """Capabilities whose basic use was cleanly refused and that the target did not declare."""
-    out = set()
-    for capability, recipe in BASIC.items():
-        if capability not in driver.facts.declared and clean_4xx(driver.send(recipe)):
-            out.add(capability)
-    return frozenset(out)
-
-
 def run_summary(driver: Driver, check: Check) -> list[Result]:
     """Run one generation mode: its summary result first, then one result per new distinct finding."""
     mode = check.params["mode"]
-    state: PropertyRun | None = getattr(driver, "property_run", None)
-    if state is None:
-        state = PropertyRun(Attributor(driver.facts, driver.client))
-        driver.property_run = state  # type: ignore[attr-defined]
-    report = run_mode(driver.facts, driver.client, mode, driver.max_examples, state, _refused(driver))
+    state = driver.property_run
+    if not isinstance(state, PropertyRun):
+        state = driver.property_run = PropertyRun(Attributor(driver.facts, driver.client))
+    report = run_mode(driver.facts, driver.client, mode, driver.max_examples, state, driver.refused(BASIC))
     contract = driver.facts.contract
     out: list[Result] = []
     fresh: list[Finding] = []

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 from httpx_sse import EventSource, SSEError
 
-from conformance.records import Exchange, SseEvent
+from conformance.records import RETRY_STATUSES, Exchange, SseEvent
 from conformance.transport.redact import Redactor, strip_credentials
 
 __all__ = [
@@ -26,7 +26,6 @@ __all__ = [
 ]
 
 CHAT_PATH = "/v1/chat/completions"
-RETRY_STATUSES = frozenset({429, 502, 503, 504})
 MAX_RETRIES = 2
 LIMIT_FIELDS = ("max_tokens", "max_completion_tokens")
 MAX_STREAM_EVENTS = 256  # a stream is read to this many events (plenty for a short completion), then closed
