@@ -89,7 +89,10 @@ def chunk(delta: dict[str, Any] | None = None, finish: Any = None, **top: Any) -
     return base
 
 
-USAGE_CHUNK = chunk(choices=[], usage={"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8})
+USAGE = {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}
+USAGE_CHUNK = chunk(choices=[], usage=USAGE)
+USAGE_WITH_A_CHOICE = chunk({}, usage=USAGE)  # LiteLLM 1.106: the usage chunk repeats choice 0, empty
+DONE = "data: [DONE]\n\n"
 
 
 def stream(*events: Any, content_type: str = "text/event-stream") -> Exchange:
@@ -247,6 +250,7 @@ CASES: list[tuple[str, str, list[Exchange], Outcome, dict[str, Any]]] = [
     ("semantic.max_tokens.usage", "no usage: inconclusive", [ok(usage=None)], S, {}),
     ("semantic.max_completion_tokens.finish_reason", "length", [ok(finish="length")], P, {}),
     ("semantic.max_completion_tokens.finish_reason", "stop at the limit: SHOULD", [ok(finish="stop")], W, {}),
+    ("semantic.max_completion_tokens.finish_reason", "no usage: not known to be cut", [ok(usage=None)], S, {}),
     (
         "semantic.max_tokens.finish_reason",
         "stop at the limit: MUST in openai",
@@ -319,6 +323,13 @@ CASES: list[tuple[str, str, list[Exchange], Outcome, dict[str, Any]]] = [
     ("semantic.tool_calls.cut", "not cut", [ok(message=TIME_CALL, finish="tool_calls")], S, {}),
     (
         "semantic.tool_calls.cut",
+        "broken arguments and no usage: not known to be cut",
+        [ok(message=tool_message(("t", "string")), finish="tool_calls", usage=None)],
+        S,
+        {},
+    ),
+    (
+        "semantic.tool_calls.cut",
         "broken arguments past an ignored limit: not a cut",
         [
             ok(
@@ -339,6 +350,8 @@ CASES: list[tuple[str, str, list[Exchange], Outcome, dict[str, Any]]] = [
     # streaming
     ("stream.content_type", "event-stream", [stream(*good_stream())], P, {}),
     ("stream.content_type", "json", [stream(*good_stream(), content_type="application/json")], F, {}),
+    ("stream.content_type", "a JSON completion, no events", [ok()], F, {}),
+    ("stream.done", "a JSON completion, no events", [ok()], S, {}),
     ("stream.data_json", "JSON chunks", [stream(*good_stream())], P, {}),
     (
         "stream.data_json",
@@ -361,6 +374,13 @@ CASES: list[tuple[str, str, list[Exchange], Outcome, dict[str, Any]]] = [
     ("stream.finish_reason", "once, last", [stream(*good_stream())], P, {}),
     (
         "stream.finish_reason",
+        "once, then a usage chunk with an empty choice (left to stream.usage_chunk)",
+        [stream(*good_stream(usage=False, done=False), USAGE_WITH_A_CHOICE, DONE)],
+        P,
+        {},
+    ),
+    (
+        "stream.finish_reason",
         "twice (SHOULD)",
         [stream(chunk({"content": "a"}), chunk({}, "stop"), chunk({}, "stop"))],
         W,
@@ -380,6 +400,13 @@ CASES: list[tuple[str, str, list[Exchange], Outcome, dict[str, Any]]] = [
     ("stream.content_matches", "not deterministic", [stream(*good_stream(WORDS)), ok(WORDS), ok("x")], S, {}),
     ("stream.usage_chunk", "one final usage chunk", [stream(*good_stream())], P, {}),
     ("stream.usage_chunk", "none", [stream(*good_stream(usage=False))], F, {}),
+    (
+        "stream.usage_chunk",
+        "choices not []",
+        [stream(*good_stream(usage=False, done=False), USAGE_WITH_A_CHOICE, DONE)],
+        F,
+        {},
+    ),
     ("stream.no_usage_unasked", "none", [stream(*good_stream(usage=False))], P, {}),
     ("stream.no_usage_unasked", "a usage chunk (SHOULD)", [stream(*good_stream())], W, {}),
     ("stream.tool_call_index", "indexed", [stream(*tool_stream())], P, {}),

@@ -73,6 +73,17 @@ def _used(exchange: Exchange) -> Any:
     return usage.get("completion_tokens") if isinstance(usage, dict) else None
 
 
+def cut_by_limit(exchange: Exchange, field: str) -> int:
+    """The completion tokens of an answer to a request capped at CUT_LIMIT by `field`; inconclusive unless the
+    reported usage shows the limit honoured (a truncation is judged only after usage is compared with the limit)."""
+    used = _used(exchange)
+    if not isinstance(used, int) or isinstance(used, bool):
+        raise Inconclusive(f"no usage.completion_tokens: whether {field}={CUT_LIMIT} cut the output is not known")
+    if used > CUT_LIMIT:
+        raise Inconclusive(f"the limit was not honoured ({used} completion tokens for {field}={CUT_LIMIT})")
+    return used
+
+
 def limit_usage(field: str) -> Any:
     def judge(facts: Facts, exchange: Exchange) -> Verdict:
         """`usage.completion_tokens` stays within the limit sent."""
@@ -92,10 +103,8 @@ def limit_finish(field: str) -> Any:
     def judge(facts: Facts, exchange: Exchange) -> Verdict:
         """Output cut by the limit reports finish_reason `length`."""
         reason = first_choice(exchange).get("finish_reason")
-        used = _used(exchange)
-        if isinstance(used, int) and used > CUT_LIMIT:
-            raise Inconclusive(f"the limit was not honoured ({used} tokens; see semantic.{field}.usage)")
-        if isinstance(used, int) and used < CUT_LIMIT and reason == "stop":
+        used = cut_by_limit(exchange, field)
+        if used < CUT_LIMIT and reason == "stop":
             raise Inconclusive(f"the output ended by itself after {used} tokens, before the limit of {CUT_LIMIT}")
         if reason == "length":
             return Verdict(Outcome.PASSED, f"sent {field}={CUT_LIMIT}; cut with finish_reason 'length'")
@@ -362,11 +371,7 @@ def parallel_false(facts: Facts, exchange: Exchange) -> Verdict:
 def tool_cut(facts: Facts, exchange: Exchange) -> Verdict:
     """A tool call cut by the completion limit reports finish_reason `length`."""
     choice = first_choice(exchange)
-    used = _used(exchange)
-    if isinstance(used, int) and used > CUT_LIMIT:  # not cut by the limit: the server ignored it
-        raise Inconclusive(
-            f"the limit was not honoured ({used} completion tokens for max_completion_tokens={CUT_LIMIT})"
-        )
+    cut_by_limit(exchange, facts.limit_field)
     calls = [c for c in tool_calls_of(choice) if isinstance(c, dict)]
     arguments = [(c.get("function") or {}).get("arguments") for c in calls]
     complete = []
@@ -377,12 +382,12 @@ def tool_cut(facts: Facts, exchange: Exchange) -> Verdict:
         except ValueError:
             complete.append(False)
     if not calls or all(complete):
-        raise Inconclusive(f"the tool call was not cut by max_completion_tokens={CUT_LIMIT}")
+        raise Inconclusive(f"the tool call was not cut by {facts.limit_field}={CUT_LIMIT}")
     reason = choice.get("finish_reason")
     if reason == "length":
         return Verdict(Outcome.PASSED, "a tool call cut by the limit reports finish_reason 'length'")
     message = (
-        f"a tool call cut by max_completion_tokens={CUT_LIMIT} (arguments {arguments!r}) reports finish_reason "
+        f"a tool call cut by {facts.limit_field}={CUT_LIMIT} (arguments {arguments!r}) reports finish_reason "
         f"{reason!r}, not 'length'"
     )
     return Verdict(Outcome.FAILED, message, (exchange,))

@@ -49,16 +49,17 @@ def on_stream(
     judge: Callable[..., Verdict], event_stream: bool = True, needs_end: bool = False
 ) -> Callable[..., Verdict]:
     """Judge the parsed stream of the first exchange: (exchange, data, chunks, bad data) and the rest. A check of
-    how the stream ends (`needs_end`) is inconclusive on a stream read only to its bound."""
+    how the stream ends (`needs_end`) is inconclusive on a stream read only to its bound; the others are
+    inconclusive on an answer that is not an event stream, but for the one judging that (`event_stream=False`)."""
 
     def judged(facts: Facts, exchange: Exchange, *others: Exchange) -> Verdict:
         if needs_end and exchange.truncated:
             raise Inconclusive(f"the stream was {exchange.truncated}: its end is not judged")
         data, chunks, bad = chunks_of(exchange)
-        if not data:
-            raise Inconclusive(f"no server-sent events in the answer: {exchange.describe(200)}")
         if event_stream and exchange.content_type != "text/event-stream":
             raise Inconclusive(f"not an event stream (see stream.content_type): {exchange.content_type!r}")
+        if event_stream and not data:
+            raise Inconclusive(f"no server-sent events in the answer: {exchange.describe(200)}")
         return judge(facts, (exchange, data, chunks, bad), *others)
 
     judged.__qualname__ = judge.__qualname__
@@ -123,10 +124,20 @@ def single_id(facts: Facts, s: Chunks) -> Verdict:
     return Verdict(Outcome.FAILED, f"chunk ids: {ids[:5]}", (s[0],))
 
 
+def _usage_only(chunk: dict[str, Any]) -> bool:
+    """A chunk carrying usage whose choices (if any) carry no finish_reason and no content."""
+    if chunk.get("usage") is None:
+        return False
+    choices = chunk.get("choices")
+    items = [c for c in choices if isinstance(c, dict)] if isinstance(choices, list) else []
+    return all(c.get("finish_reason") is None and not (c.get("delta") or {}).get("content") for c in items)
+
+
 @_stream_check("stream.finish_reason", "choices.finish_reason", FINISH, needs_end=True)
 def finish_reason(facts: Facts, s: Chunks) -> Verdict:
-    """Each choice has exactly one non-empty finish_reason, in its last chunk."""
-    per_choice = choice_chunks(s[2])
+    """Each choice has exactly one non-empty finish_reason, in its last chunk. A usage chunk that carries choices
+    with no finish_reason is left to stream.usage_chunk, not blamed twice."""
+    per_choice = choice_chunks([c for c in s[2] if not _usage_only(c)])
     if not per_choice:
         raise Inconclusive("no chunk carries a choice")
     for index, items in per_choice.items():

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs the third-party servers the integration tests run, pinned: the LiteLLM proxy (its own venv, versions
+# from litellm-constraints.txt) and the Prism mock (npm, prism/package-lock.json). Idempotent: a stamp holds the
+# hash of the pins, so a second run installs nothing. Prints each install's time.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+venv="$here/.litellm"
+stamp="$venv/.pins"
+pins=$(cat "$here/litellm-constraints.txt" | sha256sum | cut -d' ' -f1)
+started=$SECONDS
+if [ "$(cat "$stamp" 2>/dev/null)" != "$pins" ]; then
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check -c "$here/litellm-constraints.txt" \
+    'litellm[proxy]==1.106.12' 'prisma==0.15.0' 2> >(grep -v "is ignored: it is neither" >&2)
+  echo "$pins" > "$stamp"
+fi
+echo "litellm proxy: $("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("litellm"))')" \
+  "($((SECONDS - started)) s)"
+started=$SECONDS
+lock=$(sha256sum "$here/prism/package-lock.json" | cut -d' ' -f1)
+if [ "$(cat "$here/prism/node_modules/.pins" 2>/dev/null)" != "$lock" ]; then
+  (cd "$here/prism" && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$lock" > "$here/prism/node_modules/.pins"
+fi
+echo "prism: $(cd "$here/prism" && node -p 'require("@stoplight/prism-cli/package.json").version')" \
+  "($((SECONDS - started)) s)"
