@@ -19,6 +19,7 @@ from conformance import __version__
 from conformance.checks import Facts, body, infrastructure_problem, is_server_error, limit_honoured, plan
 from conformance.contract import Contract
 from conformance.driver import Driver
+from conformance.driver.clients import installed
 from conformance.records import Exchange, Outcome, Result
 from conformance.report import RunInfo, totals, write_reports
 from conformance.transport import TargetClient, strip_credentials
@@ -114,7 +115,9 @@ def run(settings: RunSettings) -> int:
         )
         shown_url = "bundled reference server" if is_reference else client.public_base_url
         _say(f"conformance {__version__}: target {shown_url}, model {model}, profile {contract.profile}, seed {seed}")
-        facts = Facts(contract, model, seed, frozenset(settings.capabilities), api_key_given=bool(api_key))
+        facts = Facts(
+            contract, model, seed, frozenset(settings.capabilities), api_key_given=bool(api_key), clients=installed()
+        )
         driver: Driver | None = None
         try:
             preflight = client.chat(body(facts))

@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from conformance.contract import load_contract
-from conformance.reference import ServerConfig, in_process, running_server
+from conformance.reference import FAULTS, ServerConfig, in_process, running_server
 from conformance.report import summary_schema
 from conformance.runner import RunSettings, run
 
@@ -50,19 +50,23 @@ def run_in_process(
     seed: int = 7,
     **settings: Any,
 ) -> tuple[int, dict[str, Any]]:
-    """Run the suite (the runner called as a function) against an in-process reference server; return the
-    exit code and summary.json. `args`: `--only`, `--skip`, `--capability` pairs, as on the command line."""
+    """Run the suite (the runner called as a function) against an in-process reference server (on a real socket
+    when a fault acts on the wire); return the exit code and summary.json. `args`: `--only`, `--skip`, `--capability` pairs, as on the command line."""
     contract = _contract(profile)
     config = ServerConfig(api_key=KEY, profile=profile, variant=variant, faults=frozenset(faults), contract=contract)
     options: dict[str, list[str]] = {"--only": [], "--skip": [], "--capability": []}
     for flag, value in zip(args[::2], args[1::2], strict=True):
         options[flag].append(value)
     report_dir = tmp_path / f"reports-{len(list(tmp_path.glob('reports-*')))}"
-    with in_process(config) as transport:
+    on_the_wire = any(name in FAULTS and FAULTS[name].socket for name in faults)
+    with (
+        running_server(config) if on_the_wire else nullcontext("http://reference.test") as url,
+        nullcontext(None) if on_the_wire else in_process(config) as transport,
+    ):
         code = run(
             RunSettings(
                 contract=contract,
-                base_url="http://reference.test",
+                base_url=url,
                 api_key=KEY,
                 model=MODEL,
                 report_dir=report_dir,

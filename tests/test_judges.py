@@ -14,10 +14,12 @@ import pytest
 from conformance.checks import Check, Facts, evaluate, judge_name, plan
 from conformance.checks.properties import error_envelope, stream_chunks, usage_arithmetic
 from conformance.contract import PROFILES, load_contract
+from conformance.driver.clients import installed
 from conformance.records import Exchange, Outcome
 from conformance.transport import parse_events
 
 CREATED = 1_764_000_000
+CLIENTS = installed()  # the SDK clients the client.* judges replay through (a mock transport: no request)
 CONTRACTS = {p: load_contract(None, p) for p in PROFILES}
 CHECKS: dict[str, dict[str, Check]] = {p: {c.id: c for c in plan(CONTRACTS[p])} for p in PROFILES}
 WORDS = "one two three four five six"
@@ -412,6 +414,32 @@ CASES: list[tuple[str, str, list[Exchange], Outcome, dict[str, Any]]] = [
     ("stream.tool_call_index", "indexed", [stream(*tool_stream())], P, {}),
     ("stream.tool_call_index", "index missing", [stream(*tool_stream(with_index=False))], F, {}),
     ("stream.tool_call_index", "no tool call", [stream(*good_stream())], S, {}),
+    # SDK clients (SHOULD): replayed recorded answers
+    ("client.openai.plain", "a completion", [ok()], P, {}),
+    ("client.openai.plain", "object misspelt", [ok(object="chat.completions")], W, {}),
+    ("client.openai.plain", "the SDK not installed", [ok()], S, {"clients": False}),
+    ("client.atoma_sdk.plain", "a completion", [ok()], P, {}),
+    ("client.atoma_sdk.plain", "created a float", [ok(created=CREATED + 0.5)], W, {}),
+    ("client.openai.stream", "a stream", [stream(*good_stream())], P, {}),
+    ("client.openai.stream", "a line that is not JSON", [stream(*good_stream(done=False), "data: {x\n\n")], W, {}),
+    ("client.atoma_sdk.stream", "a stream", [stream(*good_stream())], P, {}),
+    ("client.openai.tools", "a tool call, content null", [ok(message=TIME_CALL, finish="tool_calls")], P, {}),
+    (
+        "client.atoma_sdk.tools",
+        "a tool call, content null: atoma-sdk 0.1.3 cannot read it",
+        [ok(message=TIME_CALL, finish="tool_calls")],
+        W,
+        {},
+    ),
+    (
+        "client.openai.n",
+        "two choices",
+        [ok(choices=[completion()["choices"][0], {**completion()["choices"][0], "index": 1}])],
+        P,
+        {},
+    ),
+    ("client.openai.n", "finish_reason unknown", [ok(finish="done")], W, {}),
+    ("client.openai.tools", "refused, tools not declared", [exchange(400, ERROR_400)], U, {"refused": ["tools"]}),
 ]
 
 
@@ -425,7 +453,8 @@ def test_judge(
 ) -> None:
     profile = options.get("profile", "atoma")
     check = CHECKS[profile][rid]
-    facts = Facts(CONTRACTS[profile], "m", 7, frozenset(options.get("declared", ())))
+    clients = CLIENTS if options.get("clients", True) else {}
+    facts = Facts(CONTRACTS[profile], "m", 7, frozenset(options.get("declared", ())), clients=clients)
     result = evaluate(
         check, facts, tuple(exchanges), frozenset(options.get("refused", ())), options.get("inconclusive")
     )

@@ -7,14 +7,16 @@ ARCHITECTURE.md).
 
 from __future__ import annotations
 
-from conformance.checks import auth, fields, minimal, properties, ranges, response, semantics, streaming
+from conformance.checks import auth, clients, fields, minimal, properties, ranges, response, semantics, streaming
 from conformance.checks.base import (
     PREFLIGHT,
     RUN_KEY,
     Check,
+    ClientParser,
     Facts,
     Inconclusive,
     Judge,
+    Parsed,
     Recipe,
     Registry,
     Request,
@@ -36,9 +38,11 @@ __all__ = [
     "PREFLIGHT",
     "RUN_KEY",
     "Check",
+    "ClientParser",
     "Facts",
     "Inconclusive",
     "Judge",
+    "Parsed",
     "Recipe",
     "Registry",
     "Request",
@@ -57,7 +61,7 @@ __all__ = [
     "show",
 ]
 
-MODULES = (minimal, ranges, fields, response, semantics, streaming, properties, auth)
+MODULES = (minimal, ranges, fields, response, semantics, streaming, clients, properties, auth)
 
 
 def plan(contract: Contract) -> list[Check]:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from conformance.contract import Contract
 from conformance.records import RETRY_STATUSES, Attachment, Exchange, Level, Outcome, Result
@@ -22,9 +22,11 @@ __all__ = [
     "RETRY_STATUSES",
     "RUN_KEY",
     "Check",
+    "ClientParser",
     "Facts",
     "Inconclusive",
     "Judge",
+    "Parsed",
     "Recipe",
     "Registry",
     "Request",
@@ -51,6 +53,28 @@ class Inconclusive(Exception):
 
 
 @dataclass(frozen=True)
+class Parsed:
+    """What an SDK client made of a recorded answer: `error` None when it parsed; else the SDK's message and the
+    path (keys and indexes) of the value it failed on, when it says."""
+
+    error: str | None = None
+    path: tuple[str | int, ...] = ()
+
+
+class ClientParser(Protocol):
+    """An SDK client replaying a recorded answer (`kind`: plain, stream, tools, n) without a request; the driver
+    provides these (checks import no HTTP client)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def version(self) -> str: ...
+
+    def __call__(self, kind: str, exchange: Exchange) -> Parsed: ...
+
+
+@dataclass(frozen=True)
 class Facts:
     """What recipes and judges may know of a run. No I/O: facts are settled before a check is judged."""
 
@@ -62,6 +86,7 @@ class Facts:
     limit_honoured: bool = True  # a completion limit is honoured (the preflight's, or its max_tokens fallback)
     limit_field: str = "max_completion_tokens"  # the limit field every request carries its cap in
     ignored_limits: frozenset[str] = frozenset()  # limit fields the preflight showed ignored
+    clients: Mapping[str, ClientParser] = dataclasses.field(default_factory=dict)  # installed SDK clients, by name
 
 
 @dataclass(frozen=True)

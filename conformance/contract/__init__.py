@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from importlib import resources
@@ -173,6 +174,50 @@ class Contract:
         node = self.node(self.field_pointer(field))
         assert isinstance(node, dict)
         return node
+
+    def pointer_at(self, schema: str, path: Sequence[str | int]) -> str:
+        """The pointer of the deepest cited schema (one `clause()` resolves) on the way to the value at `path` (keys
+        and indexes) in an instance of the schema at `schema`: following properties, items, `$ref` and the first
+        `anyOf`/`oneOf`/`allOf` branch that has the next key; it stops where the path leaves the document."""
+        pointer = schema
+        visited = [schema]
+        for key in path:
+            node = self.node(pointer)
+            while isinstance(node, dict) and "$ref" in node:
+                pointer = node["$ref"]
+                node = self.node(pointer)
+            if not isinstance(node, dict):
+                break
+            if isinstance(key, int) or key.isdigit():
+                if "items" not in node:
+                    break
+                pointer = f"{pointer}/items"
+            elif key in node.get("properties", {}):
+                pointer = f"{pointer}/properties/{_escape(key)}"
+            else:
+                branch = self._branch_with(pointer, node, key)
+                if branch is None:
+                    break
+                pointer = f"{branch}/properties/{_escape(key)}"
+            visited.append(pointer)
+        for candidate in reversed(visited):
+            try:
+                self.clause(candidate)
+            except ContractError:
+                continue
+            return candidate
+        return schema
+
+    def _branch_with(self, pointer: str, node: dict[str, Any], key: str) -> str | None:
+        for keyword in ("anyOf", "oneOf", "allOf"):
+            for i, option in enumerate(node.get(keyword, [])):
+                where = f"{pointer}/{keyword}/{i}"
+                while isinstance(option, dict) and "$ref" in option:
+                    where = option["$ref"]
+                    option = self.node(where)
+                if isinstance(option, dict) and key in option.get("properties", {}):
+                    return where
+        return None
 
     def clause(self, pointer: str) -> Clause:
         """The clause at `pointer`: its own `x-source`, or that of the nearest ancestor that has one."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 import anyio.from_thread
 import httpx
@@ -13,6 +13,7 @@ import uvicorn
 
 from conformance.reference.app import DEFAULT_MODEL, VARIANTS, ServerConfig, create_app
 from conformance.reference.faults import FAULTS, PARAMETRIC, Fault, Probe, Proof, every_proof
+from conformance.reference.wire import reset_after_500
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -38,7 +39,8 @@ def serve(config: ServerConfig, host: str = "127.0.0.1", port: int = 8000) -> No
 
 @contextmanager
 def running_server(config: ServerConfig, host: str = "127.0.0.1") -> Iterator[str]:
-    """Run the reference server on a free port in a background thread; yield its base URL."""
+    """Run the reference server on a free port in a background thread; yield its base URL (that of a wire proxy
+    in front of it when a fault acts on the wire)."""
     server = uvicorn.Server(uvicorn.Config(create_app(config), host=host, port=0, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), name="reference-server", daemon=True)
     thread.start()
@@ -48,7 +50,11 @@ def running_server(config: ServerConfig, host: str = "127.0.0.1") -> Iterator[st
         threading.Event().wait(0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield f"http://{host}:{port}"
+        with ExitStack() as stack:
+            url = f"http://{host}:{port}"
+            if "reset_after_500" in config.faults:
+                url = stack.enter_context(reset_after_500(url, host))
+            yield url
     finally:
         server.should_exit = True
         thread.join(timeout=5)
