@@ -51,7 +51,8 @@ def run_in_process(
     **settings: Any,
 ) -> tuple[int, dict[str, Any]]:
     """Run the suite (the runner called as a function) against an in-process reference server (on a real socket
-    when a fault acts on the wire); return the exit code and summary.json. `args`: `--only`, `--skip`, `--capability` pairs, as on the command line."""
+    when a fault acts on the wire); return the exit code and summary.json. `args`: `--only`, `--skip`,
+    `--capability` pairs, as on the command line."""
     contract = _contract(profile)
     config = ServerConfig(api_key=KEY, profile=profile, variant=variant, faults=frozenset(faults), contract=contract)
     options: dict[str, list[str]] = {"--only": [], "--skip": [], "--capability": []}

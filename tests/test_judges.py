@@ -510,3 +510,19 @@ def test_a_warning_is_shown_at_should_level() -> None:
     check = CHECKS["atoma"]["request.stop.plain_string"]  # a MUST clause; accepting an OpenAI-only value warns
     result = evaluate(check, Facts(CONTRACTS["atoma"]), (ok(),))
     assert result.outcome is Outcome.WARNED and result.level == "SHOULD"
+
+
+@pytest.mark.parametrize(
+    "case",
+    [c for c in CASES if c[3] in (Outcome.FAILED, Outcome.WARNED)],
+    ids=[f"{c[0]}: {c[1]}" for c in CASES if c[3] in (Outcome.FAILED, Outcome.WARNED)],
+)
+def test_every_failure_leads_with_its_reason(case: tuple[str, str, list[Exchange], Outcome, dict[str, Any]]) -> None:
+    """A failed or warned message starts with the reason, never with what was sent; the clause comes next."""
+    rid, _, exchanges, _, options = case
+    profile = options.get("profile", "atoma")
+    facts = Facts(CONTRACTS[profile], "m", 7, frozenset(options.get("declared", ())), clients=CLIENTS)
+    result = evaluate(CHECKS[profile][rid], facts, tuple(exchanges), frozenset(options.get("refused", ())))
+    reason, _, rest = result.message.partition(" | ")
+    assert not reason.startswith(("sent ", "got ")), result.message
+    assert rest.startswith("clause: "), result.message

@@ -171,7 +171,9 @@ def malformed_json(facts: Facts, exchange: Exchange) -> Verdict:
     if verdict.outcome is not Outcome.PASSED:
         return Verdict(verdict.outcome, verdict.message, verdict.exchanges, level="MUST")
     if exchange.status != 400:
-        return Verdict(Outcome.FAILED, f"sent {sent}; rejected with HTTP {exchange.status}, not 400", (exchange,))
+        return Verdict(
+            Outcome.FAILED, f"rejected with HTTP {exchange.status}, not 400", (exchange,), evidence=f"sent {sent}"
+        )
     return verdict
 
 

@@ -46,18 +46,20 @@ def content_type(facts: Facts, exchange: Exchange) -> Verdict:
     if exchange.content_type == "application/json":
         return Verdict(Outcome.PASSED, f"sent {SENT}; Content-Type application/json")
     got = exchange.content_type or "(none)"
-    return Verdict(Outcome.FAILED, f"sent {SENT}; expected Content-Type application/json, got {got}", (exchange,))
+    return Verdict(Outcome.FAILED, f"answered as {got}, not application/json", (exchange,), evidence=f"sent {SENT}")
 
 
 @CHECKS.check("response.minimal.schema", None, RESPONSE_SCHEMA, PREFLIGHT)
 def schema(facts: Facts, exchange: Exchange) -> Verdict:
     _ok(exchange)
     if not exchange.is_json:
-        return Verdict(Outcome.FAILED, f"sent {SENT}; the body is not JSON: {exchange.text[:300]!r}", (exchange,))
+        return Verdict(
+            Outcome.FAILED, "the body is not JSON", (exchange,), evidence=f"sent {SENT}; got {exchange.text[:300]!r}"
+        )
     problems = facts.contract.schema_errors(RESPONSE_SCHEMA, exchange.json)
     if problems:
-        message = f"sent {SENT}; the body breaks ChatCompletionResponse: {'; '.join(problems)}"
-        return Verdict(Outcome.FAILED, message, (exchange,))
+        message = f"the body breaks ChatCompletionResponse: {'; '.join(problems)}"
+        return Verdict(Outcome.FAILED, message, (exchange,), evidence=f"sent {SENT}")
     return Verdict(Outcome.PASSED, f"sent {SENT}; body valid against {RESPONSE_SCHEMA}")
 
 
@@ -72,4 +74,9 @@ def completion_limit(facts: Facts, exchange: Exchange) -> Verdict:
     honoured, message = limit_honoured(exchange)
     if honoured:
         return Verdict(Outcome.PASSED, message)
-    return Verdict(Outcome.FAILED, f"{message}; checks with longer outputs are skipped", (exchange,))
+    return Verdict(
+        Outcome.FAILED,
+        "the completion limit was not honoured; checks with longer outputs are skipped",
+        (exchange,),
+        evidence=message,
+    )

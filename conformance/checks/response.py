@@ -142,6 +142,6 @@ def error_envelope(facts: Facts, exchange: Exchange) -> Verdict:
         raise Inconclusive(f"sent {sent}; no 4xx to inspect: {exchange.describe()}")
     problems = envelope_errors(facts.contract, exchange)
     if problems:
-        message = f"sent {sent}; HTTP {exchange.status} without the error envelope: {'; '.join(problems)}"
-        return Verdict(Outcome.FAILED, message, (exchange,))
+        message = f"HTTP {exchange.status} without the error envelope: {'; '.join(problems)}"
+        return Verdict(Outcome.FAILED, message, (exchange,), evidence=f"sent {sent}")
     return Verdict(Outcome.PASSED, f"HTTP {exchange.status} with the envelope")

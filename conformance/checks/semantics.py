@@ -92,7 +92,12 @@ def limit_usage(field: str) -> Any:
         if not isinstance(used, int):
             raise Inconclusive("no usage.completion_tokens to compare with the limit")
         if used > CUT_LIMIT:
-            return Verdict(Outcome.FAILED, f"sent {field}={CUT_LIMIT}; usage.completion_tokens is {used}", (exchange,))
+            return Verdict(
+                Outcome.FAILED,
+                f"the limit was not honoured: {used} completion tokens",
+                (exchange,),
+                evidence=f"sent {field}={CUT_LIMIT}; usage.completion_tokens is {used}",
+            )
         return Verdict(Outcome.PASSED, f"sent {field}={CUT_LIMIT}; completion_tokens {used}")
 
     judge.__qualname__ = "limit_usage"
@@ -108,10 +113,12 @@ def limit_finish(field: str) -> Any:
             raise Inconclusive(f"the output ended by itself after {used} tokens, before the limit of {CUT_LIMIT}")
         if reason == "length":
             return Verdict(Outcome.PASSED, f"sent {field}={CUT_LIMIT}; cut with finish_reason 'length'")
-        message = (
-            f"sent {field}={CUT_LIMIT}; output cut at {used} token(s) reports finish_reason {reason!r}, not 'length'"
+        return Verdict(
+            Outcome.FAILED,
+            f"output cut by the limit reports finish_reason {reason!r}, not 'length'",
+            (exchange,),
+            evidence=f"sent {field}={CUT_LIMIT}; cut at {used} completion token(s)",
         )
-        return Verdict(Outcome.FAILED, message, (exchange,))
 
     judge.__qualname__ = "limit_finish"
     return judge
@@ -155,7 +162,12 @@ def stop_truncates(facts: Facts, free: Exchange, stopped: Exchange) -> Verdict:
     text = content_of(first_choice(stopped))
     sent = f"stop=[{word!r}] (taken from the unconstrained output)"
     if word in text and text.startswith(prefix):
-        return Verdict(Outcome.FAILED, f"sent {sent}; the output contains it: {text[:200]!r}", (stopped,))
+        return Verdict(
+            Outcome.FAILED,
+            "the output goes on past the stop sequence",
+            (stopped,),
+            evidence=f"sent {sent}; the output contains it: {text[:200]!r}",
+        )
     if text.rstrip() != prefix.rstrip():
         raise Inconclusive(f"the repeat differs from the first completion before {word!r}: {text[:80]!r}")
     return Verdict(Outcome.PASSED, f"sent {sent}; output ends before it: {text[-40:]!r}")
@@ -171,8 +183,12 @@ def stop_finish(facts: Facts, free: Exchange, stopped: Exchange) -> Verdict:
     reason = choice.get("finish_reason")
     if reason == "stop":
         return Verdict(Outcome.PASSED, f"stop=[{word!r}] ended the output with finish_reason 'stop'")
-    message = f"stop=[{word!r}] ended the output, but finish_reason is {reason!r}, not 'stop'"
-    return Verdict(Outcome.FAILED, message, (stopped,))
+    return Verdict(
+        Outcome.FAILED,
+        f"output ended by a stop sequence reports finish_reason {reason!r}, not 'stop'",
+        (stopped,),
+        evidence=f"stop=[{word!r}] ended the output",
+    )
 
 
 # -- capabilities ------------------------------------------------------------------------------------------
@@ -190,7 +206,9 @@ def n_choices(facts: Facts, exchange: Exchange) -> Verdict:
     whole = [i for i in indexes if isinstance(i, int)]
     if len(whole) == len(items) and sorted(whole) == list(range(asked)):
         return Verdict(Outcome.PASSED, f"sent n={asked}; got choices {indexes}")
-    return Verdict(Outcome.FAILED, f"sent n={asked}; got choice indexes {indexes}: n was ignored", (exchange,))
+    return Verdict(
+        Outcome.FAILED, "n was ignored", (exchange,), evidence=f"sent n={asked}; got choice indexes {indexes}"
+    )
 
 
 def tool_body(facts: Facts, tool_choice: Any, limit: int = TOOL_LIMIT, **fields: Any) -> dict[str, Any]:
@@ -229,7 +247,12 @@ def tool_none(facts: Facts, exchange: Exchange) -> Verdict:
     """`tool_choice: none` with tools defined calls no tool."""
     calls = tool_calls_of(first_choice(exchange))
     if calls:
-        return Verdict(Outcome.FAILED, f"tool_choice 'none' with tools defined; got tool_calls {calls}", (exchange,))
+        return Verdict(
+            Outcome.FAILED,
+            "tool_choice 'none' was ignored: a tool was called",
+            (exchange,),
+            evidence=f"sent tool_choice 'none' with tools defined; got tool_calls {str(calls)[:200]}",
+        )
     return Verdict(Outcome.PASSED, "tool_choice 'none': no tool call")
 
 
@@ -250,10 +273,20 @@ def tool_named(facts: Facts, exchange: Exchange) -> Verdict:
     reason = choice.get("finish_reason")
     names = [(c.get("function") or {}).get("name") for c in tool_calls_of(choice) if isinstance(c, dict)]
     if names[:1] != [wanted]:
-        return Verdict(Outcome.FAILED, f"named tool_choice {wanted!r}; got calls {names}", (exchange,))
+        return Verdict(
+            Outcome.FAILED,
+            "the named tool_choice was ignored",
+            (exchange,),
+            evidence=f"sent tool_choice naming {wanted!r}; got calls {names}",
+        )
     if reason not in ("tool_calls", "stop"):  # OpenAI itself answers `stop` for a named choice
-        message = f"named tool_choice {wanted!r} called, but finish_reason is {reason!r}"
-        return Verdict(Outcome.FAILED, message, (exchange,), pointer=FINISH)
+        return Verdict(
+            Outcome.FAILED,
+            f"a tool call reports finish_reason {reason!r}",
+            (exchange,),
+            pointer=FINISH,
+            evidence=f"sent tool_choice naming {wanted!r}; it was called",
+        )
     return Verdict(Outcome.PASSED, f"named tool_choice {wanted!r} called, finish_reason {reason!r}")
 
 
@@ -274,12 +307,18 @@ def tool_arguments(facts: Facts, exchange: Exchange) -> Verdict:
     for call in calls:
         arguments = (call.get("function") or {}).get("arguments")
         if not isinstance(arguments, str):
-            message = f"arguments is {type(arguments).__name__} {arguments!r}, not a string"
-            return Verdict(Outcome.FAILED, message, (exchange,))
+            return Verdict(
+                Outcome.FAILED,
+                f"arguments is a {type(arguments).__name__}, not a string of JSON",
+                (exchange,),
+                evidence=f"got arguments {str(arguments)[:200]}",
+            )
         try:
             json.loads(arguments)
         except ValueError:
-            return Verdict(Outcome.FAILED, f"arguments {arguments[:200]!r} is not JSON", (exchange,))
+            return Verdict(
+                Outcome.FAILED, "arguments is not JSON", (exchange,), evidence=f"got arguments {arguments[:200]!r}"
+            )
     return Verdict(Outcome.PASSED, f"{len(calls)} call(s) with JSON-string arguments")
 
 
@@ -292,7 +331,12 @@ def json_content(exchange: Exchange, kind: str) -> Any:
     try:
         return json.loads(text)
     except ValueError:
-        return Verdict(Outcome.FAILED, f"response_format {kind}; content is not JSON: {text[:200]!r}", (exchange,))
+        return Verdict(
+            Outcome.FAILED,
+            "the content is not JSON",
+            (exchange,),
+            evidence=f"sent response_format {kind}; got content {text[:200]!r}",
+        )
 
 
 FORMAT = ("response_format",)
@@ -343,10 +387,12 @@ def json_schema(facts: Facts, exchange: Exchange) -> Verdict:
     text = json.dumps(value)
     errors = [e.message for e in Draft202012Validator(JSON_SCHEMA_FORMAT["json_schema"]["schema"]).iter_errors(value)]
     if errors:
-        message = (
-            f"response_format json_schema; the content {text[:120]!r} breaks the schema sent: {'; '.join(errors)[:200]}"
+        return Verdict(
+            Outcome.FAILED,
+            f"the content breaks the schema sent: {'; '.join(errors)[:200]}",
+            (exchange,),
+            evidence=f"sent response_format json_schema; got content {text[:120]!r}",
         )
-        return Verdict(Outcome.FAILED, message, (exchange,))
     return Verdict(Outcome.PASSED, "the content is valid against the json_schema sent")
 
 
@@ -363,7 +409,12 @@ def parallel_false(facts: Facts, exchange: Exchange) -> Verdict:
     """`parallel_tool_calls: false` gives at most one tool call."""
     calls = tool_calls_of(first_choice(exchange))
     if len(calls) > 1:
-        return Verdict(Outcome.FAILED, f"parallel_tool_calls=false; got {len(calls)} tool calls", (exchange,))
+        return Verdict(
+            Outcome.FAILED,
+            "parallel_tool_calls=false was ignored",
+            (exchange,),
+            evidence=f"sent parallel_tool_calls=false; got {len(calls)} tool calls",
+        )
     return Verdict(Outcome.PASSED, f"parallel_tool_calls=false; {len(calls)} tool call(s)")
 
 
@@ -386,11 +437,12 @@ def tool_cut(facts: Facts, exchange: Exchange) -> Verdict:
     reason = choice.get("finish_reason")
     if reason == "length":
         return Verdict(Outcome.PASSED, "a tool call cut by the limit reports finish_reason 'length'")
-    message = (
-        f"a tool call cut by {facts.limit_field}={CUT_LIMIT} (arguments {arguments!r}) reports finish_reason "
-        f"{reason!r}, not 'length'"
+    return Verdict(
+        Outcome.FAILED,
+        f"a tool call cut by the limit reports finish_reason {reason!r}, not 'length'",
+        (exchange,),
+        evidence=f"sent {facts.limit_field}={CUT_LIMIT}; got arguments {str(arguments)[:200]}",
     )
-    return Verdict(Outcome.FAILED, message, (exchange,))
 
 
 @CHECKS.check(
@@ -408,7 +460,9 @@ def logprobs(facts: Facts, exchange: Exchange) -> Verdict:
     sent = f"logprobs=true, top_logprobs={TOP_K}"
     if not isinstance(content, list) or not content:
         got = choice.get("logprobs")
-        return Verdict(Outcome.FAILED, f"sent {sent}; choices[0].logprobs is {got!r}: dropped", (exchange,))
+        return Verdict(
+            Outcome.FAILED, "the logprobs asked for were dropped", (exchange,), evidence=f"sent {sent}; got {got!r}"
+        )
     validator = facts.contract.validator(TOKEN_LOGPROB)
     for i, entry in enumerate(content):
         errors = [e.message for e in validator.iter_errors(entry)]
@@ -416,7 +470,12 @@ def logprobs(facts: Facts, exchange: Exchange) -> Verdict:
         if not errors and (not isinstance(alternatives, list) or len(alternatives) != TOP_K):
             errors = [f"{len(alternatives) if isinstance(alternatives, list) else alternatives} alternatives"]
         if errors:
-            return Verdict(Outcome.FAILED, f"sent {sent}; token {i}: {'; '.join(errors)[:300]}", (exchange,))
+            return Verdict(
+                Outcome.FAILED,
+                f"token {i}'s logprobs break the contract: {'; '.join(errors)[:300]}",
+                (exchange,),
+                evidence=f"sent {sent}",
+            )
     return Verdict(Outcome.PASSED, f"sent {sent}; {len(content)} tokens, {TOP_K} alternatives each")
 
 
@@ -427,5 +486,8 @@ def seed(facts: Facts, first: Exchange, second: Exchange) -> Verdict:
     if a == b:
         return Verdict(Outcome.PASSED, f"seed={facts.seed}, temperature=0 twice: the same content")
     return Verdict(
-        Outcome.FAILED, f"seed={facts.seed}, temperature=0 twice: {a[:80]!r} then {b[:80]!r}", (first, second)
+        Outcome.FAILED,
+        "the same seed gave different content",
+        (first, second),
+        evidence=f"sent seed={facts.seed}, temperature=0 twice; got {a[:80]!r} then {b[:80]!r}",
     )

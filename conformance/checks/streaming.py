@@ -191,14 +191,12 @@ def usage_chunk(facts: Facts, s: Chunks) -> Verdict:
     final = [i for i in with_usage if chunks[i].get("choices") == []]
     sent = "stream_options.include_usage=true"
     if len(with_usage) != 1 or final != [len(chunks) - 1]:
-        message = (
-            f"sent {sent}; chunks with usage at {with_usage} of {len(chunks)}, with choices [] at {final}: "
-            "expected exactly one, the last"
-        )
-        return Verdict(Outcome.FAILED, message, (s[0],))
+        evidence = f"sent {sent}; chunks with usage at {with_usage} of {len(chunks)}, with choices [] at {final}"
+        message = "expected exactly one usage chunk with choices [], the last"
+        return Verdict(Outcome.FAILED, message, (s[0],), evidence=evidence)
     problem = usage_problem(chunks[final[0]]["usage"])
     if problem:
-        return Verdict(Outcome.FAILED, f"sent {sent}; the usage chunk: {problem}", (s[0],))
+        return Verdict(Outcome.FAILED, f"the usage chunk: {problem}", (s[0],), evidence=f"sent {sent}")
     return Verdict(Outcome.PASSED, f"sent {sent}; one final usage chunk with choices []")
 
 

@@ -32,9 +32,11 @@ def _answer(exchange: Exchange) -> tuple[int, dict[str, str], bytes]:
 
 def _basic(exchange: Exchange) -> tuple[str, list[Any]]:
     body = exchange.request_body if isinstance(exchange.request_body, dict) else {}
-    model = body.get("model") if isinstance(body.get("model"), str) else "model"
-    messages = body.get("messages") if isinstance(body.get("messages"), list) else []
-    return str(model), list(messages) or [{"role": "user", "content": "hi"}]
+    model = body.get("model")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        messages = [{"role": "user", "content": "hi"}]
+    return model if isinstance(model, str) else "model", messages
 
 
 def _from_validation(error: BaseException) -> Parsed | None:

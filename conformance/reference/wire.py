@@ -69,6 +69,7 @@ def reset_after_500(upstream_url: str, host: str = "127.0.0.1") -> Iterator[str]
     if not ready.wait(5):
         raise RuntimeError("the wire proxy did not start")
     port = box["server"].sockets[0].getsockname()[1]
+
     async def stop() -> None:
         box["server"].close()
         tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
