@@ -423,6 +423,7 @@ CASES: list[tuple[str, str, list[Exchange], Outcome, dict[str, Any]]] = [
     ("client.openai.stream", "a stream", [stream(*good_stream())], P, {}),
     ("client.openai.stream", "a line that is not JSON", [stream(*good_stream(done=False), "data: {x\n\n")], W, {}),
     ("client.atoma_sdk.stream", "a stream", [stream(*good_stream())], P, {}),
+    ("client.openai.stream", "a JSON completion: no chunk to read", [ok()], W, {}),
     ("client.openai.tools", "a tool call, content null", [ok(message=TIME_CALL, finish="tool_calls")], P, {}),
     (
         "client.atoma_sdk.tools",

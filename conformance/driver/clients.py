@@ -63,6 +63,12 @@ def _failure(error: BaseException) -> Parsed:
     return Parsed(f"{type(error).__name__}: {error}"[:MESSAGE_LIMIT])
 
 
+def _read_some(chunks: int) -> None:
+    """A streamed answer the SDK reads no chunk from leaves its user with nothing, silently: a parse failure."""
+    if chunks == 0:
+        raise ValueError("the SDK read no chunk from the streamed answer")
+
+
 @dataclass(frozen=True)
 class _Client:
     name: str
@@ -93,8 +99,8 @@ def _openai(kind: str, exchange: Exchange) -> None:
     model, messages = _basic(exchange)
     with client:
         if kind == "stream":
-            for _ in client.chat.completions.create(model=model, messages=messages, stream=True):
-                pass
+            read = sum(1 for _ in client.chat.completions.create(model=model, messages=messages, stream=True))
+            _read_some(read)
         else:
             client.chat.completions.create(model=model, messages=messages)
 
@@ -109,8 +115,7 @@ def _atoma(kind: str, exchange: Exchange) -> None:
         sdk = atoma_sdk.AtomaSDK(bearer_auth="replay", server_url=REPLAY_URL, client=http)
         model, messages = _basic(exchange)
         if kind == "stream":
-            for _ in sdk.chat.create_stream(model=model, messages=messages):
-                pass
+            _read_some(sum(1 for _ in sdk.chat.create_stream(model=model, messages=messages)))
         else:
             sdk.chat.create(model=model, messages=messages)
 
