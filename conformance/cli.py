@@ -31,6 +31,7 @@ CONFIG_KEYS = {
     "only",
     "skip",
     "timeout",
+    "max_response_bytes",
     "capabilities",
 }
 
@@ -94,7 +95,18 @@ def cli() -> None:
 @click.option("--only", multiple=True, help="Run only result ids matching this glob (repeatable).")
 @click.option("--skip", multiple=True, help="Skip result ids matching this glob (repeatable).")
 @click.option(
-    "--timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True, help="Per request, in seconds."
+    "--timeout",
+    type=click.FloatRange(min=0.1),
+    default=30.0,
+    show_default=True,
+    help="Whole-response deadline per request (connect, headers, body or stream), in seconds.",
+)
+@click.option(
+    "--max-response-bytes",
+    type=click.IntRange(1024),
+    default=16 * 1024 * 1024,
+    show_default=True,
+    help="Largest answer read, after decompression; a larger one is an error for the checks that needed it.",
 )
 @click.option(
     "--capability",
@@ -122,6 +134,7 @@ def run_command(**options: Any) -> None:
         only=list(options["only"]),
         skip=list(options["skip"]),
         timeout=options["timeout"],
+        max_response_bytes=options["max_response_bytes"],
         capabilities=list(options["capabilities"]),
     )
     sys.exit(run(settings))

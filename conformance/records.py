@@ -14,12 +14,48 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Literal
 
-__all__ = ["KEY_PLACEHOLDER", "RETRY_STATUSES", "Attachment", "Exchange", "Level", "Outcome", "Result", "SseEvent"]
+__all__ = [
+    "KEY_PLACEHOLDER",
+    "MAX_JSON_DEPTH",
+    "RETRY_STATUSES",
+    "Attachment",
+    "Exchange",
+    "Level",
+    "Outcome",
+    "Result",
+    "SseEvent",
+    "load_json",
+]
 
 Level = Literal["MUST", "SHOULD"]
 KEY_PLACEHOLDER = "$CONFORMANCE_API_KEY"  # what the API key is replaced with in every record
 RETRY_STATUSES = frozenset({429, 502, 503, 504})  # retried by the transport; after retries, infrastructure trouble
+MAX_JSON_DEPTH = 64  # deeper JSON from a target is not read (a chat completion is about 8 deep)
 _CURL_SKIPPED_HEADERS = {"content-length", "host", "accept-encoding", "connection", "user-agent"}
+
+
+def _too_deep(value: Any) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            return True
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)
+    return False
+
+
+def load_json(text: str) -> Any:
+    """`json.loads`, bounded: a ValueError for JSON nested deeper than MAX_JSON_DEPTH (never a RecursionError)."""
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+    if isinstance(value, dict | list) and _too_deep(value):
+        raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    return value
 
 
 class Outcome(enum.StrEnum):
@@ -63,18 +99,21 @@ class Exchange:
     attempts: int = 0
     repeat: Exchange | None = None  # an identical repeat, sent after a server error (design.md rule 10)
     truncated: str | None = None  # why the answer was not read to its end (a stream past its bound)
+    body_problem: str | None = None  # why the body cannot be read as text (invalid UTF-8), from the transport
 
     @property
     def content_type(self) -> str:
         return self.response_headers.get("content-type", "").split(";")[0].strip().lower()
 
     @cached_property
-    def _parsed(self) -> tuple[bool, Any]:
-        """(whether the body is JSON, its value); parsed once, after the answer is complete."""
+    def _parsed(self) -> tuple[bool, Any, str | None]:
+        """(whether the body is JSON, its value, why not); parsed once, after the answer is complete."""
+        if self.body_problem:
+            return False, None, self.body_problem
         try:
-            return True, json.loads(self.text)
-        except ValueError:
-            return False, None
+            return True, load_json(self.text), None
+        except ValueError as exc:
+            return False, None, str(exc)[:200]
 
     @property
     def json(self) -> Any:
@@ -84,6 +123,11 @@ class Exchange:
     @property
     def is_json(self) -> bool:
         return self._parsed[0]
+
+    @property
+    def json_problem(self) -> str | None:
+        """Why the body is not JSON (the parser's message, invalid UTF-8, nesting too deep), or None."""
+        return self._parsed[2]
 
     def curl(self) -> str:
         """A curl command reproducing the request; the key appears as $CONFORMANCE_API_KEY."""
@@ -95,7 +139,8 @@ class Exchange:
             # double quotes so that the shell expands $CONFORMANCE_API_KEY
             parts += ["-H", f'"{header}"' if KEY_PLACEHOLDER in header else shlex.quote(header)]
         if self.request_body is not None:
-            body = self.request_body if self.raw_request else json.dumps(self.request_body, ensure_ascii=False)
+            # JSON escapes every control character and (ASCII-only) every byte a shell line could not carry
+            body = self.request_body if self.raw_request else json.dumps(self.request_body)
             parts += ["--data-raw", shlex.quote(str(body))]
         return " ".join(parts)
 
@@ -104,7 +149,8 @@ class Exchange:
         if self.error:
             return f"no answer ({self.error})"
         body = self.text if len(self.text) <= limit else self.text[:limit] + "..."
-        return f"HTTP {self.status} {self.content_type or '(no content-type)'}: {body}"
+        problem = f" ({self.body_problem})" if self.body_problem else ""
+        return f"HTTP {self.status} {self.content_type or '(no content-type)'}{problem}: {body}"
 
 
 @dataclass

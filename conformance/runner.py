@@ -22,7 +22,7 @@ from conformance.driver import Driver
 from conformance.driver.clients import installed
 from conformance.records import Exchange, Outcome, Result
 from conformance.report import RunInfo, totals, write_reports
-from conformance.transport import TargetClient, strip_credentials
+from conformance.transport import TargetClient, strip_credentials, visible
 
 __all__ = ["EXIT_ERRORS", "EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "RunSettings", "run"]
 
@@ -44,6 +44,7 @@ class RunSettings:
     only: list[str] = field(default_factory=list)
     skip: list[str] = field(default_factory=list)
     timeout: float = 30.0
+    max_response_bytes: int = 16 * 1024 * 1024
     capabilities: list[str] = field(default_factory=list)
     progress: bool = True
     transport: httpx.BaseTransport | None = None  # send through this instead of the network (in-process tests)
@@ -54,7 +55,7 @@ def _now() -> str:
 
 
 def _say(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
+    print(visible(line), file=sys.stderr, flush=True)
 
 
 @contextlib.contextmanager
@@ -111,6 +112,7 @@ def run(settings: RunSettings) -> int:
             api_key,
             timeout=settings.timeout,
             max_requests=settings.max_requests,
+            max_response_bytes=settings.max_response_bytes,
             transport=settings.transport,
         )
         shown_url = "bundled reference server" if is_reference else client.public_base_url
@@ -126,12 +128,13 @@ def run(settings: RunSettings) -> int:
                 if is_server_error(repeat):
                     preflight.repeat = repeat
                 else:
-                    _say(f"conformance: preflight: {preflight.describe(120)}, but an identical repeat was served")
+                    shown = client.redactor.clean(preflight.describe(120))
+                    _say(f"conformance: preflight: {shown}, but an identical repeat was served")
                     preflight = repeat
             problem = preflight_problem(facts, preflight)
             if problem:
-                stopped = problem
-                _say(f"conformance: preflight: {problem}")
+                stopped = client.redactor.clean(problem)
+                _say(f"conformance: preflight: {stopped}")
             else:
                 facts = _limit_facts(facts, client, preflight)
                 driver = Driver(

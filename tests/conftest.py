@@ -48,13 +48,14 @@ def run_in_process(
     variant: str = "lenient",
     args: tuple[str, ...] = (),
     seed: int = 7,
+    key: str = KEY,
     **settings: Any,
 ) -> tuple[int, dict[str, Any]]:
     """Run the suite (the runner called as a function) against an in-process reference server (on a real socket
     when a fault acts on the wire); return the exit code and summary.json. `args`: `--only`, `--skip`,
     `--capability` pairs, as on the command line."""
     contract = _contract(profile)
-    config = ServerConfig(api_key=KEY, profile=profile, variant=variant, faults=frozenset(faults), contract=contract)
+    config = ServerConfig(api_key=key, profile=profile, variant=variant, faults=frozenset(faults), contract=contract)
     options: dict[str, list[str]] = {"--only": [], "--skip": [], "--capability": []}
     for flag, value in zip(args[::2], args[1::2], strict=True):
         options[flag].append(value)
@@ -68,7 +69,7 @@ def run_in_process(
             RunSettings(
                 contract=contract,
                 base_url=url,
-                api_key=KEY,
+                api_key=key,
                 model=MODEL,
                 report_dir=report_dir,
                 seed=seed,
@@ -81,7 +82,20 @@ def run_in_process(
         )
     data = summary(report_dir)
     Draft202012Validator(summary_schema()).validate(data)
+    if len(key) >= 8:  # the canary: no report of any run holds the key, in any form a target could echo
+        for path in report_dir.rglob("*"):
+            text = path.read_text(errors="replace") if path.is_file() else ""
+            assert not any(form in text for form in echoed_forms(key)), path
     return code, data
+
+
+def echoed_forms(key: str) -> list[str]:
+    """The forms a hostile target can echo a key in: raw, fully \\u-escaped (both letter cases), mixed, %-encoded."""
+    escaped = "".join(f"\\u{ord(c):04x}" for c in key)
+    upper = "".join(f"\\u{ord(c):04X}" for c in key)
+    mixed = "".join(f"\\u{ord(c):04x}" if i % 2 else c for i, c in enumerate(key))
+    encoded = "".join(f"%{ord(c):02X}" if i % 3 == 0 else c for i, c in enumerate(key))
+    return [key, escaped, upper, mixed, encoded]
 
 
 def summary(report_dir: Path) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import KEY
+from conftest import KEY, echoed_forms, run_in_process
 from jsonschema import Draft202012Validator
 
 from conformance.records import Attachment, Outcome, Result
@@ -110,17 +110,37 @@ def test_run_reports_validate_and_never_hold_the_key(
     assert KEY not in proc.stdout + proc.stderr
 
 
-def test_key_echoed_by_the_server_is_redacted(tmp_path: Path) -> None:
-    """A server that echoes the token in an error body: the report shows the placeholder, not the key."""
+def test_key_echoed_by_the_server_is_judged_as_received_and_redacted_on_the_way_out() -> None:
+    """A server that echoes the token in every form: the exchange keeps the answer as received (a key must never
+    corrupt a verdict), and the result that leaves the process holds no form of the key."""
     import httpx
 
+    from conformance.records import Attachment, Outcome, Result
     from conformance.transport import TargetClient
 
+    forms = echoed_forms(KEY)
+    text = json.dumps({"error": {"code": "AUTH", "message": "|".join(forms)}}).replace("\\\\", "\\")
+
     def echo(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(401, json={"error": {"code": "AUTH", "message": request.headers["authorization"]}})
+        return httpx.Response(401, text=text, headers={"content-type": "application/json"})
 
     client = TargetClient("http://x", KEY)
     client._http = httpx.Client(transport=httpx.MockTransport(echo))
     exchange = client.chat({"model": "m", "messages": []})
-    assert KEY not in exchange.text and "$CONFORMANCE_API_KEY" in exchange.text
+    assert exchange.text == text and isinstance(exchange.json, dict)
     assert KEY not in exchange.curl() and KEY not in json.dumps(exchange.request_headers)
+    result = Result("x", "c", "c", None, "MUST", Outcome.FAILED, exchange.describe(), exchange.curl())
+    result.attachments.append(Attachment("response", exchange.text))
+    out = client.redactor.result(result)
+    for shown in (out.message, out.reproduce or "", out.attachments[0].content):
+        assert not any(form in shown for form in forms), shown
+        assert "$CONFORMANCE_API_KEY" in shown or shown == out.reproduce
+
+
+def test_a_short_key_never_corrupts_a_verdict(tmp_path: Path) -> None:
+    """`--api-key 1` against the correct reference server: every check passes (the response is judged as
+    received); the key is still redacted in what leaves the process."""
+    code, data = run_in_process(tmp_path, args=("--skip", "property.*", "--skip", "client.*"), key="1")
+    assert code == 0 and data["totals"]["failed"] == 0, [
+        r["message"] for r in data["results"] if r["outcome"] != "passed"
+    ]

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, TypeGuard
 
 from conformance.checks.base import Inconclusive
-from conformance.records import Exchange
+from conformance.records import Exchange, load_json
 
 __all__ = [
     "choice_chunks",
@@ -67,7 +66,7 @@ def chunks_of(exchange: Exchange) -> tuple[list[str], list[dict[str, Any]], list
         if item == "[DONE]":
             continue
         try:
-            chunk = json.loads(item)
+            chunk = load_json(item)
         except ValueError:
             bad.append(item)
             continue

@@ -27,7 +27,7 @@ from conformance.checks.requests import (
     free_body,
 )
 from conformance.contract import REQUEST_SCHEMA
-from conformance.records import Exchange, Outcome
+from conformance.records import Exchange, Outcome, load_json
 
 __all__ = ["CHECKS", "stop_word"]
 
@@ -314,7 +314,7 @@ def tool_arguments(facts: Facts, exchange: Exchange) -> Verdict:
                 evidence=f"got arguments {str(arguments)[:200]}",
             )
         try:
-            json.loads(arguments)
+            load_json(arguments)
         except ValueError:
             return Verdict(
                 Outcome.FAILED, "arguments is not JSON", (exchange,), evidence=f"got arguments {arguments[:200]!r}"
@@ -329,7 +329,7 @@ def json_content(exchange: Exchange, kind: str) -> Any:
     if choice.get("finish_reason") == "length" or not text.strip():
         raise Inconclusive(f"the content was cut or empty (finish_reason {choice.get('finish_reason')!r})")
     try:
-        return json.loads(text)
+        return load_json(text)
     except ValueError:
         return Verdict(
             Outcome.FAILED,
@@ -428,7 +428,7 @@ def tool_cut(facts: Facts, exchange: Exchange) -> Verdict:
     complete = []
     for text in arguments:
         try:
-            json.loads(text) if isinstance(text, str) else None
+            load_json(text) if isinstance(text, str) else None
             complete.append(isinstance(text, str))
         except ValueError:
             complete.append(False)

@@ -162,6 +162,7 @@ class Driver:
             return Result(check.id, f"openapi.yaml{check.pointer}", "", check.field, "MUST", Outcome.ERROR, detail)
 
     def _record(self, result: Result, planned: bool = True) -> None:
+        result = self.client.redactor.result(result)  # what leaves the process: the key redacted, text visible
         self.results.append(result)
         if result.outcome is Outcome.ERROR:
             self._errors_in_a_row += 1

@@ -9,7 +9,7 @@ from conformance.transport.client import (
     normalise_base_url,
     parse_events,
 )
-from conformance.transport.redact import Redactor, strip_credentials
+from conformance.transport.redact import Redactor, strip_credentials, visible
 
 __all__ = [
     "DEFAULT_AUTH",
@@ -21,4 +21,5 @@ __all__ = [
     "normalise_base_url",
     "parse_events",
     "strip_credentials",
+    "visible",
 ]

@@ -6,13 +6,14 @@ import email.utils
 import json
 import threading
 import time
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from httpx_sse import EventSource, SSEError
 
-from conformance.records import RETRY_STATUSES, Exchange, SseEvent
+from conformance.records import RETRY_STATUSES, Exchange, SseEvent, load_json
 from conformance.transport.redact import Redactor, strip_credentials
 
 __all__ = [
@@ -30,12 +31,50 @@ MAX_RETRIES = 2
 LIMIT_FIELDS = ("max_tokens", "max_completion_tokens")
 MAX_STREAM_EVENTS = 256  # a stream is read to this many events (plenty for a short completion), then closed
 MAX_STREAM_BYTES = 256 * 1024
+MAX_RESPONSE_BYTES = 16 * 1024 * 1024  # after decompression; `--max-response-bytes`
 MAX_RETRY_WAIT_S = 20.0  # total wait a single request may spend honouring Retry-After
 DEFAULT_AUTH = object()  # sentinel: send `Authorization: Bearer <api key>` when a key is set
 
 
 class BudgetExhausted(Exception):
     """`--max-requests` is reached; the check that wanted to send is skipped."""
+
+
+class ResponseTooLarge(Exception):
+    """An answer over `--max-response-bytes` after decompression: no verdict is reached from it (error)."""
+
+
+class DeadlinePassed(Exception):
+    """An answer not complete within the whole-response deadline: no verdict is reached from it (error)."""
+
+
+class _Decoder:
+    """Content-Encoding decoded as it streams, never producing more than asked for at once."""
+
+    def __init__(self, encoding: str) -> None:
+        encoding = encoding.strip().lower()
+        if encoding in ("", "identity"):
+            self._zlib = None
+        elif encoding in ("gzip", "x-gzip"):
+            self._zlib = zlib.decompressobj(zlib.MAX_WBITS | 16)
+        elif encoding == "deflate":
+            self._zlib = zlib.decompressobj()
+        else:
+            raise httpx.DecodingError(f"unsupported Content-Encoding {encoding!r} (gzip and deflate were offered)")
+
+    def decode(self, data: bytes, room: int, final: bool = False) -> bytes:
+        """Up to `room` bytes of output from `data` (more input left unconsumed means the cap is passed)."""
+        if self._zlib is None:
+            return data
+        try:
+            out = self._zlib.decompress(self._zlib.unconsumed_tail + data, max(room, 1))
+            if final and len(out) < room:
+                out += self._zlib.flush(max(room - len(out), 1))
+        except zlib.error as exc:
+            raise httpx.DecodingError(f"the answer could not be decompressed: {exc}") from None
+        if self._zlib.unconsumed_tail and len(out) >= room:
+            return out + b"\0"  # one more byte: past the cap
+        return out
 
 
 def parse_events(text: str) -> list[SseEvent]:
@@ -94,15 +133,20 @@ class TargetClient:
         timeout: float = 30.0,
         max_requests: int | None = None,
         max_retry_wait: float = MAX_RETRY_WAIT_S,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        """`transport`: an httpx transport to send through instead of the network (an in-process server)."""
+        """`timeout`: the whole-response deadline of one request (connect, headers and body or stream), also each
+        network operation's timeout. `max_response_bytes`: the largest answer read, after decompression.
+        `transport`: an httpx transport to send through instead of the network (an in-process server)."""
         self.base_url = normalise_base_url(base_url)
         self.public_base_url = strip_credentials(self.base_url)
         self.api_key = api_key or None
         self.redactor = Redactor(self.api_key)
         self.max_requests = max_requests
         self.max_retry_wait = max_retry_wait
+        self.timeout = timeout
+        self.max_response_bytes = max_response_bytes
         self.usage = Usage()
         self._lock = threading.Lock()
         self._http = httpx.Client(timeout=timeout, follow_redirects=False, transport=transport)
@@ -134,7 +178,11 @@ class TargetClient:
 
         `authorization`: DEFAULT_AUTH sends the run's key; None sends no header; a string is sent as is.
         """
-        headers = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
+        headers = {
+            "content-type": "application/json",
+            "accept": "application/json, text/event-stream",
+            "accept-encoding": "gzip, deflate",  # what _Decoder reads, bounded
+        }
         if authorization is DEFAULT_AUTH:
             if self.api_key:
                 headers["authorization"] = f"Bearer {self.api_key}"
@@ -145,8 +193,8 @@ class TargetClient:
         exchange = Exchange(
             method="POST",
             url=strip_credentials(url),
-            request_headers={k: self.redactor.text(v) for k, v in headers.items()},
-            request_body=self.redactor.value(body),
+            request_headers={k: self.redactor.text(v) for k, v in headers.items()},  # for curl lines
+            request_body=body,  # kept as sent: redaction happens on the way out (Redactor.result)
             raw_request=raw,
         )
         waited = 0.0
@@ -158,24 +206,33 @@ class TargetClient:
                 self.usage.add_request(body)
             exchange.attempts += 1
             try:
-                response, text, truncated = self._send(url, content, headers)
+                response, received, truncated = self._send(url, content, headers)
             except httpx.TimeoutException:
-                exchange.error = f"timeout after {self._http.timeout.read}s"
+                exchange.error = f"timeout after {self.timeout:g}s"
+                break
+            except (ResponseTooLarge, DeadlinePassed) as exc:
+                exchange.error = str(exc)
                 break
             except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
                 # closed or reset before any answer (some servers close after a 500): retried once
-                exchange.error = f"{type(exc).__name__}: {self.redactor.text(str(exc)) or 'connection closed'}"
+                exchange.error = f"{type(exc).__name__}: {str(exc) or 'connection closed'}"
                 if reset_retried or not retry:
                     break
                 reset_retried = True
                 continue
             except httpx.HTTPError as exc:
-                exchange.error = f"{type(exc).__name__}: {self.redactor.text(str(exc)) or 'connection failed'}"
+                exchange.error = f"{type(exc).__name__}: {str(exc) or 'connection failed'}"
                 break
             exchange.error = None
             exchange.status = response.status_code
-            exchange.response_headers = {k.lower(): self.redactor.text(v) for k, v in response.headers.items()}
-            exchange.text = self.redactor.text(text)
+            exchange.response_headers = {k.lower(): v for k, v in response.headers.items()}
+            exchange.body_problem = None
+            try:
+                exchange.text = received.decode("utf-8")  # judged as received; redacted only on the way out
+            except UnicodeDecodeError as exc:  # JSON is UTF-8: a body that is not cannot be JSON
+                exchange.text = received.decode("utf-8", errors="replace")
+                if not truncated:  # a stream cut at its bound may end inside a character
+                    exchange.body_problem = f"invalid UTF-8 at byte {exc.start}"
             exchange.truncated = truncated
             exchange.events = parse_events(exchange.text) if "data:" in exchange.text else []
             if not retry or response.status_code not in RETRY_STATUSES or exchange.attempts > MAX_RETRIES:
@@ -189,22 +246,34 @@ class TargetClient:
         self._count_tokens(exchange)
         return exchange
 
-    def _send(self, url: str, content: bytes, headers: dict[str, str]) -> tuple[httpx.Response, str, str | None]:
-        """POST and read the answer; an event stream is read to at most `MAX_STREAM_EVENTS` events or
-        `MAX_STREAM_BYTES` bytes, then closed. Returns the response, its text, and why it was cut (or None)."""
+    def _send(self, url: str, content: bytes, headers: dict[str, str]) -> tuple[httpx.Response, bytes, str | None]:
+        """POST and read the answer within the whole-response deadline and the size cap, decompressing as it
+        streams (so a small compressed body cannot inflate past the cap in memory). An event stream is read to at
+        most `MAX_STREAM_EVENTS` events or `MAX_STREAM_BYTES` bytes, then closed. Returns the response, its body,
+        and why it was cut (or None)."""
+        deadline = time.monotonic() + self.timeout
         with self._http.stream("POST", url, content=content, headers=headers) as response:
-            if "text/event-stream" not in response.headers.get("content-type", ""):
-                response.read()
-                return response, response.text, None
+            decoder = _Decoder(response.headers.get("content-encoding", ""))
+            is_stream = "text/event-stream" in response.headers.get("content-type", "")
             body = bytearray()
             truncated = None
-            for piece in response.iter_bytes():
-                body += piece
-                if len(body) > MAX_STREAM_BYTES or body.count(b"data:") > MAX_STREAM_EVENTS:
+            # a response built in memory (a mock transport) arrives already read
+            pieces = [response.content] if response.is_stream_consumed else response.iter_raw()
+            for piece in pieces:
+                body += decoder.decode(piece, self.max_response_bytes + 1 - len(body))
+                if len(body) > self.max_response_bytes:
+                    raise ResponseTooLarge(f"answer larger than {self.max_response_bytes} bytes (after decompression)")
+                if time.monotonic() > deadline:
+                    raise DeadlinePassed(f"answer not complete within {self.timeout:g}s")
+                if is_stream and (len(body) > MAX_STREAM_BYTES or body.count(b"data:") > MAX_STREAM_EVENTS):
                     truncated = f"not finished within {MAX_STREAM_EVENTS} events or {MAX_STREAM_BYTES} bytes"
                     del body[_cut(body) :]
                     break
-            return response, body.decode(response.encoding or "utf-8", errors="replace"), truncated
+            else:
+                body += decoder.decode(b"", self.max_response_bytes + 1 - len(body), final=True)
+                if len(body) > self.max_response_bytes:
+                    raise ResponseTooLarge(f"answer larger than {self.max_response_bytes} bytes (after decompression)")
+            return response, bytes(body), truncated
 
     def _count_tokens(self, exchange: Exchange) -> None:
         if exchange.status != 200:
@@ -212,7 +281,7 @@ class TargetClient:
         if exchange.content_type == "text/event-stream":
             for event in exchange.events:
                 try:
-                    chunk = json.loads(event.data)
+                    chunk = load_json(event.data)
                 except ValueError:
                     continue
                 if isinstance(chunk, dict):
