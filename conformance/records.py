@@ -129,6 +129,20 @@ class Exchange:
         """Why the body is not JSON (the parser's message, invalid UTF-8, nesting too deep), or None."""
         return self._parsed[2]
 
+    def excerpt(self, limit: int = 65536) -> Exchange:
+        """A copy that keeps what reports need once every judge has read this exchange: the answer's first
+        `limit` characters (a long body is not kept whole for the rest of the run)."""
+        if len(self.text) <= limit and (self.repeat is None or len(self.repeat.text) <= limit):
+            return self
+        cut = self.text[:limit]
+        return dataclasses.replace(
+            self,
+            text=cut,
+            events=[],
+            repeat=self.repeat.excerpt(limit) if self.repeat is not None else None,
+            truncated=self.truncated or (f"kept to its first {limit} characters" if cut != self.text else None),
+        )
+
     def curl(self) -> str:
         """A curl command reproducing the request; the key appears as $CONFORMANCE_API_KEY."""
         parts = ["curl", "-sS", "-X", self.method, shlex.quote(self.url)]

@@ -54,7 +54,10 @@ def schema(facts: Facts, exchange: Exchange) -> Verdict:
     _ok(exchange)
     if not exchange.is_json:
         return Verdict(
-            Outcome.FAILED, "the body is not JSON", (exchange,), evidence=f"sent {SENT}; got {exchange.text[:300]!r}"
+            Outcome.FAILED,
+            f"the body is not JSON ({exchange.json_problem})",
+            (exchange,),
+            evidence=f"sent {SENT}; got {exchange.text[:300]!r}",
         )
     problems = facts.contract.schema_errors(RESPONSE_SCHEMA, exchange.json)
     if problems:

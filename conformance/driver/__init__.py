@@ -42,6 +42,14 @@ def selected(rid: str, only: list[str], skip: list[str]) -> bool:
     return not any(fnmatch.fnmatchcase(rid, pattern) for pattern in skip)
 
 
+def _keys(recipes: Iterable[Recipe]) -> set[str]:
+    """The cache keys of `recipes` and of the recipes each is built after."""
+    out: set[str] = set()
+    for recipe in recipes:
+        out |= {recipe.key} | _keys(recipe.after)
+    return out
+
+
 @dataclass
 class Driver:
     """Runs planned checks against one target through one client, after its preflight."""
@@ -67,13 +75,17 @@ class Driver:
         self.cache.setdefault(PREFLIGHT.key, self.preflight)
         chosen = [c for c in checks if selected(c.id, self.only, self.skip)]
         self._planned = len(chosen)
-        for check in chosen:
+        last_use = {key: i for i, check in enumerate(chosen) for key in _keys(check.recipes)}
+        for i, check in enumerate(chosen):
             started = time.monotonic()
             results = self._results(check)
             results[0].duration_s = time.monotonic() - started
             self._done += 1
             for result in results:
                 self._record(result, planned=result is results[0])
+            for key in _keys(check.recipes):  # judged by every check that reads it: keep an excerpt only
+                if last_use.get(key) == i and key in self.cache:
+                    self.cache[key] = self.cache[key].excerpt()
         return self.results
 
     # -- one check ------------------------------------------------------------------------------------------

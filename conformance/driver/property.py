@@ -65,6 +65,9 @@ class Finding:
     count: int = 1
     evidence: str = ""
 
+    def __post_init__(self) -> None:  # judged already: keep what the report shows, not whole bodies
+        self.exchanges = tuple(e.excerpt() for e in self.exchanges)
+
     @property
     def id(self) -> str:
         return f"property.{self.check}.{self.field}"
