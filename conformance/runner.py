@@ -5,9 +5,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import os
 import random
 import secrets
+import signal
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,9 +19,17 @@ from pathlib import Path
 import httpx
 
 from conformance import __version__
-from conformance.checks import Facts, body, infrastructure_problem, is_server_error, limit_honoured, plan
+from conformance.checks import (
+    Facts,
+    body,
+    infrastructure_problem,
+    is_server_error,
+    limit_honoured,
+    make_result,
+    plan,
+)
 from conformance.contract import Contract
-from conformance.driver import Driver
+from conformance.driver import Driver, selected
 from conformance.driver.clients import installed
 from conformance.records import Exchange, Outcome, Result
 from conformance.report import RunInfo, totals, write_reports
@@ -106,77 +117,128 @@ def run(settings: RunSettings) -> int:
     started = _now()
     results: list[Result] = []
     stopped: str | None = None
-    with _target(settings) as (base_url, api_key, model, is_reference):
-        client = TargetClient(
-            base_url,
-            api_key,
-            timeout=settings.timeout,
-            max_requests=settings.max_requests,
-            max_response_bytes=settings.max_response_bytes,
-            transport=settings.transport,
-        )
-        shown_url = "bundled reference server" if is_reference else client.public_base_url
-        _say(f"conformance {__version__}: target {shown_url}, model {model}, profile {contract.profile}, seed {seed}")
-        facts = Facts(
-            contract, model, seed, frozenset(settings.capabilities), api_key_given=bool(api_key), clients=installed()
-        )
-        driver: Driver | None = None
-        try:
-            preflight = client.chat(body(facts))
-            if is_server_error(preflight):  # rule 10: an identical repeat decides whether it is a crash
-                repeat = client.chat(body(facts))
-                if is_server_error(repeat):
-                    preflight.repeat = repeat
+    with _stop_on_signals() as signals:
+        with _target(settings) as (base_url, api_key, model, is_reference):
+            client = TargetClient(
+                base_url,
+                api_key,
+                timeout=settings.timeout,
+                max_requests=settings.max_requests,
+                max_response_bytes=settings.max_response_bytes,
+                transport=settings.transport,
+            )
+            shown_url = "bundled reference server" if is_reference else client.public_base_url
+            _say(
+                f"conformance {__version__}: target {shown_url}, model {model}, profile {contract.profile}, seed {seed}"
+            )
+            facts = Facts(
+                contract,
+                model,
+                seed,
+                frozenset(settings.capabilities),
+                api_key_given=bool(api_key),
+                clients=installed(),
+            )
+            driver: Driver | None = None
+            try:
+                preflight = client.chat(body(facts))
+                if is_server_error(preflight):  # rule 10: an identical repeat decides whether it is a crash
+                    repeat = client.chat(body(facts))
+                    if is_server_error(repeat):
+                        preflight.repeat = repeat
+                    else:
+                        shown = client.redactor.clean(preflight.describe(120))
+                        _say(f"conformance: preflight: {shown}, but an identical repeat was served")
+                        preflight = repeat
+                problem = preflight_problem(facts, preflight)
+                if problem:
+                    stopped = client.redactor.clean(problem)
+                    _say(f"conformance: preflight: {stopped}")
                 else:
-                    shown = client.redactor.clean(preflight.describe(120))
-                    _say(f"conformance: preflight: {shown}, but an identical repeat was served")
-                    preflight = repeat
-            problem = preflight_problem(facts, preflight)
-            if problem:
-                stopped = client.redactor.clean(problem)
-                _say(f"conformance: preflight: {stopped}")
-            else:
-                facts = _limit_facts(facts, client, preflight)
-                driver = Driver(
-                    facts,
-                    client,
-                    preflight,
-                    only=settings.only,
-                    skip=settings.skip,
-                    progress=settings.progress,
-                    max_examples=settings.max_examples,
-                )
-                if preflight.status != 200:
-                    driver.skip_all = f"the minimal request was answered HTTP {preflight.status}, not 200"
-                driver.run(plan(contract))
-                stopped = driver.stop_reason
-            results = driver.results if driver else []
-        except KeyboardInterrupt:
-            stopped, results = "interrupted", driver.results if driver else []
-        finally:
-            client.close()
-    info = RunInfo(
-        version=__version__,
-        spec_path=str(contract.path),
-        spec_sha256=contract.sha256,
-        spec_file_sha256=hashlib.sha256(contract.path.read_bytes()).hexdigest(),
-        base_url="reference" if is_reference else strip_credentials(client.base_url),
-        model=model,
-        profile=contract.profile,
-        seed=seed,
-        started_at=started,
-        finished_at=_now(),
-        stopped=stopped,
-        requests=client.usage.requests,
-        largest_completion_limit=client.usage.largest_limit,
-        prompt_tokens=client.usage.prompt_tokens,
-        completion_tokens=client.usage.completion_tokens,
-        reference=is_reference,
-    )
-    info.exit_code = exit_code(results, stopped)
-    write_reports(results, info, settings.report_dir)
-    _print_summary(results, info, settings.report_dir)
-    return info.exit_code
+                    facts = _limit_facts(facts, client, preflight)
+                    driver = Driver(
+                        facts,
+                        client,
+                        preflight,
+                        only=settings.only,
+                        skip=settings.skip,
+                        progress=settings.progress,
+                        max_examples=settings.max_examples,
+                    )
+                    if preflight.status != 200:
+                        driver.skip_all = f"the minimal request was answered HTTP {preflight.status}, not 200"
+                    driver.run(plan(contract))
+                    stopped = driver.stop_reason
+                results = driver.results if driver else []
+            except KeyboardInterrupt:
+                stopped, results = "interrupted", driver.results if driver else []
+                results = results + _not_run(contract, settings, {r.id for r in results}, stopped)
+            finally:
+                client.close()
+                signals.reporting = True
+        info = RunInfo(
+            version=__version__,
+            spec_path=str(contract.path),
+            spec_sha256=contract.sha256,
+            spec_file_sha256=hashlib.sha256(contract.path.read_bytes()).hexdigest(),
+            base_url="reference" if is_reference else strip_credentials(client.base_url),
+            model=model,
+            profile=contract.profile,
+            seed=seed,
+            started_at=started,
+            finished_at=_now(),
+            stopped=stopped,
+            requests=client.usage.requests,
+            largest_completion_limit=client.usage.largest_limit,
+            prompt_tokens=client.usage.prompt_tokens,
+            completion_tokens=client.usage.completion_tokens,
+            reference=is_reference,
+        )
+        info.exit_code = exit_code(results, stopped)
+        write_reports(results, info, settings.report_dir)
+        _print_summary(results, info, settings.report_dir)
+        return info.exit_code
+
+
+@dataclass
+class _Signals:
+    reporting: bool = False  # set once the run is over: a first signal then lets the reports be written
+
+
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[_Signals]:
+    """The first SIGINT or SIGTERM stops the run (a KeyboardInterrupt where it is: an in-flight request is
+    abandoned) and the reports of what ran are written; a second SIGINT exits at once. Main thread only."""
+    state = _Signals()
+    if threading.current_thread() is not threading.main_thread():
+        yield state
+        return
+    received: list[int] = []
+
+    def handler(signum: int, frame: object) -> None:
+        if received:
+            if signum == signal.SIGINT:
+                os._exit(130)
+            return
+        received.append(signum)
+        if not state.reporting:
+            raise KeyboardInterrupt
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield state
+    finally:
+        for number, old in previous.items():
+            signal.signal(number, old)
+
+
+def _not_run(contract: Contract, settings: RunSettings, done: set[str], reason: str) -> list[Result]:
+    """A `skipped` result for each selected check that has no result yet."""
+    return [
+        make_result(contract, c.id, c.pointer, c.field, Outcome.SKIPPED, f"not run: {reason}", level=c.level)
+        for c in plan(contract)
+        if c.id not in done and selected(c.id, settings.only, settings.skip)
+    ]
 
 
 def exit_code(results: list[Result], stopped: str | None) -> int:

@@ -4,6 +4,7 @@ real CLI in a subprocess: bounded in time and memory, no traceback, every report
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -124,3 +125,59 @@ def test_a_target_echoing_the_key_in_every_form_leaks_it_nowhere(tmp_path: Path)
     for where, text in texts.items():
         assert not any(form in text for form in echoed_forms(KEY)), where
     assert "$CONFORMANCE_API_KEY" in (tmp_path / "summary.md").read_text() + texts["console"]
+
+
+def _start_cli(url: str, report_dir: Path, *args: str) -> subprocess.Popen[str]:
+    argv = ["run", "--base-url", url, "--api-key", KEY, "--model", "m", "--report-dir", str(report_dir), *args]
+    return subprocess.Popen(
+        [sys.executable, "-m", "conformance", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def _wait_for_start(proc: subprocess.Popen[str]) -> None:
+    assert proc.stderr is not None
+    line = proc.stderr.readline()  # the run's first line: the target is being contacted
+    assert line.startswith("conformance "), line
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_stops_the_run_and_writes_every_report(signum: int, tmp_path: Path) -> None:
+    """Row 2: the first SIGINT or SIGTERM abandons the in-flight request (a drip answer here), writes every report
+    with `stopped: interrupted` and what did not run as `skipped`, and exits 3 (nothing failed yet)."""
+    with hostile_server("drip") as url:
+        proc = _start_cli(url, tmp_path, "--timeout", "60")
+        _wait_for_start(proc)
+        time.sleep(1.0)
+        started = time.monotonic()
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=30)
+    assert time.monotonic() - started < 10
+    assert proc.returncode == 3 and "Traceback" not in out + err, err[-2000:]
+    data = summary(tmp_path)
+    assert data["stopped"] == "interrupted" and data["results"]
+    assert {r["outcome"] for r in data["results"]} == {"skipped"}
+    assert all("interrupted" in r["message"] for r in data["results"])
+    assert_reports_valid(tmp_path)
+
+
+def test_a_second_sigint_exits_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first SIGINT interrupts the run; a second, while the reports are written, exits at once (130)."""
+    import os
+
+    from conformance import runner
+
+    def exit_now(code: int) -> None:
+        raise SystemExit(code)
+
+    monkeypatch.setattr(runner.os, "_exit", exit_now)
+    with runner._stop_on_signals() as signals:
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+        signals.reporting = True
+        os.kill(os.getpid(), signal.SIGTERM)  # a SIGTERM now lets the reports be written
+        time.sleep(0.05)
+        with pytest.raises(SystemExit) as exited:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+    assert exited.value.code == 130
