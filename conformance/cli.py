@@ -11,29 +11,31 @@ from pathlib import Path
 from typing import Any
 
 import click
+import httpx
 import yaml
 
 from conformance import __version__
-from conformance.contract import PROFILES, ContractError, load_contract
+from conformance.contract import PROFILES, Contract, ContractError, load_contract
 from conformance.runner import EXIT_USAGE, RunSettings, run
 
 __all__ = ["main"]
 
-CONFIG_KEYS = {
-    "base_url",
-    "model",
-    "profile",
-    "spec",
-    "report_dir",
-    "seed",
-    "max_examples",
-    "max_requests",
-    "only",
-    "skip",
-    "timeout",
-    "max_response_bytes",
-    "capabilities",
+CONFIG_TYPES = {
+    "base_url": "str",
+    "model": "str",
+    "profile": "str",
+    "spec": "str",
+    "report_dir": "str",
+    "seed": "int",
+    "max_examples": "int",
+    "max_requests": "int",
+    "only": "list",
+    "skip": "list",
+    "timeout": "number",
+    "max_response_bytes": "int",
+    "capabilities": "list",
 }
+CONFIG_KEYS = set(CONFIG_TYPES)
 
 
 def _load_config(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -42,6 +44,8 @@ def _load_config(ctx: click.Context, param: click.Parameter, value: str | None) 
         return value
     try:
         data = yaml.safe_load(Path(value).read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError:
+        raise click.BadParameter(f"{value} is not UTF-8 text") from None
     except OSError as exc:
         raise click.BadParameter(f"cannot read {value}: {exc.strerror or exc}") from None
     except yaml.YAMLError as exc:
@@ -54,6 +58,19 @@ def _load_config(ctx: click.Context, param: click.Parameter, value: str | None) 
         raise click.BadParameter(f"{value}: unknown key(s) {', '.join(sorted(unknown))}")
     if "api_key" in data:
         raise click.BadParameter(f"{value}: keep the API key out of files; use CONFORMANCE_API_KEY")
+    for key, item in data.items():
+        expected = CONFIG_TYPES[key]
+        if expected == "list":
+            fine = isinstance(item, list) and all(isinstance(x, str) for x in item)
+        elif expected == "int":
+            fine = isinstance(item, int) and not isinstance(item, bool)
+        elif expected == "number":
+            fine = isinstance(item, int | float) and not isinstance(item, bool)
+        else:
+            fine = isinstance(item, str)
+        if not fine:
+            what = {"list": "a list of strings", "int": "an integer", "number": "a number", "str": "a string"}
+            raise click.BadParameter(f"{value}: {key} must be {what[expected]}, not {type(item).__name__}")
     ctx.default_map = {**(ctx.default_map or {}), **data}
     return value
 
@@ -116,12 +133,13 @@ def cli() -> None:
 )
 def run_command(**options: Any) -> None:
     """Run the suite and write reports; exit 0 conforms, 1 failed, 2 usage, 3 incomplete."""
+    if options["base_url"] is not None:
+        options["base_url"] = _checked_base_url(options["base_url"])
     if options["base_url"] and not options["model"]:
         raise click.UsageError("--model is required with --base-url (or set CONFORMANCE_MODEL)")
-    try:
-        contract = load_contract(options["spec"], options["profile"])
-    except ContractError as exc:
-        raise click.UsageError(str(exc)) from None
+    contract = _checked_contract(options["spec"], options["profile"])
+    _check_selection(contract, list(options["only"]), list(options["skip"]))
+    _check_report_dir(options["report_dir"])
     settings = RunSettings(
         contract=contract,
         base_url=options["base_url"],
@@ -138,6 +156,66 @@ def run_command(**options: Any) -> None:
         capabilities=list(options["capabilities"]),
     )
     sys.exit(run(settings))
+
+
+def _checked_base_url(value: str) -> str:
+    """A base URL to send to, or a usage error: empty (an unset CI secret), malformed, or not http(s)."""
+    text = value.strip()
+    if not text:
+        raise click.UsageError(
+            "--base-url is empty (an unset CONFORMANCE_BASE_URL?); omit it to run the bundled reference server"
+        )
+    try:
+        url = httpx.URL(text)
+        port = url.port
+    except (httpx.InvalidURL, ValueError) as exc:
+        raise click.UsageError(f"--base-url {text!r} is not a URL: {exc}") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise click.UsageError(f"--base-url {text!r} is not an http:// or https:// URL with a host")
+    if port is not None and not 0 < port < 65536:
+        raise click.UsageError(f"--base-url {text!r}: port {port} is out of range")
+    return text
+
+
+def _checked_contract(spec: str | None, profile: str) -> Contract:
+    """The contract, validated before anything is sent: readable, schemas valid, every planned clause cited."""
+    from conformance.checks import plan
+
+    try:
+        contract = load_contract(spec, profile)
+        problem = contract.problem()
+        if problem is None:
+            for check in plan(contract):
+                contract.clause(check.pointer)
+    except ContractError as exc:
+        raise click.UsageError(str(exc)) from None
+    except UnicodeDecodeError:
+        raise click.UsageError(f"--spec {spec} is not UTF-8 text") from None
+    except OSError as exc:
+        raise click.UsageError(f"cannot read --spec {spec}: {exc.strerror or exc}") from None
+    except Exception as exc:
+        raise click.UsageError(f"--spec {spec}: the contract cannot be used: {type(exc).__name__}: {exc}") from None
+    if problem is not None:
+        raise click.UsageError(f"--spec {spec or '(packaged)'}: {problem}")
+    return contract
+
+
+def _check_selection(contract: Contract, only: list[str], skip: list[str]) -> None:
+    from conformance.checks import plan, selected
+
+    if (only or skip) and not any(selected(c.id, only, skip) for c in plan(contract)):
+        raise click.UsageError("--only/--skip select no check (see `conformance list`)")
+
+
+def _check_report_dir(path: Path) -> None:
+    """The report directory is writable, checked before anything is sent."""
+    probe = path / ".conformance-write-probe"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise click.UsageError(f"--report-dir {path} is not writable: {exc.strerror or exc}") from None
 
 
 @cli.command("list")

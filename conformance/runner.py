@@ -27,9 +27,10 @@ from conformance.checks import (
     limit_honoured,
     make_result,
     plan,
+    selected,
 )
 from conformance.contract import Contract
-from conformance.driver import Driver, selected
+from conformance.driver import Driver
 from conformance.driver.clients import installed
 from conformance.records import Exchange, Outcome, Result
 from conformance.report import RunInfo, totals, write_reports

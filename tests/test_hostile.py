@@ -59,6 +59,7 @@ def assert_reports_valid(report_dir: Path) -> None:
             assert not any(ch in text for ch in "\x00\x07\x1b\x9b"), path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("mode", "only"),
     [("drip", "response.minimal.*"), ("endless_stream", "stream.*")],
@@ -74,6 +75,7 @@ def test_a_body_that_never_completes_ends_within_the_deadline(mode: str, only: s
     )
 
 
+@pytest.mark.slow
 def test_a_gzip_bomb_is_an_error_in_bounded_memory(tmp_path: Path) -> None:
     """Row 4: a gzip answer that inflates to 1 GiB: decompression stops at the cap, the preflight is an error."""
     with hostile_server("gzip_bomb") as url:

@@ -7,6 +7,8 @@ ARCHITECTURE.md).
 
 from __future__ import annotations
 
+import fnmatch
+
 from conformance.checks import auth, clients, fields, minimal, properties, ranges, response, semantics, streaming
 from conformance.checks.base import (
     PREFLIGHT,
@@ -58,8 +60,16 @@ __all__ = [
     "markdown_table",
     "plan",
     "provider_state",
+    "selected",
     "show",
 ]
+
+def selected(rid: str, only: list[str], skip: list[str]) -> bool:
+    """Whether result id `rid` is chosen by the `--only` and `--skip` globs."""
+    if only and not any(fnmatch.fnmatchcase(rid, pattern) for pattern in only):
+        return False
+    return not any(fnmatch.fnmatchcase(rid, pattern) for pattern in skip)
+
 
 MODULES = (minimal, ranges, fields, response, semantics, streaming, clients, properties, auth)
 

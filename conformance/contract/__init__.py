@@ -219,6 +219,29 @@ class Contract:
                     return where
         return None
 
+    def problem(self) -> str | None:
+        """The first reason this document cannot drive a run, or None: a component schema that is not a valid
+        JSON Schema, a ranged field whose bounds are not numbers, a clause without its source."""
+        from jsonschema.exceptions import SchemaError
+
+        schemas = self.document.get("components", {}).get("schemas", {}) if isinstance(self.document, dict) else {}
+        if not isinstance(schemas, dict) or not schemas:
+            return "no components.schemas"
+        for name, schema in schemas.items():
+            try:
+                Draft202012Validator.check_schema(schema)
+            except SchemaError as exc:
+                where = "/".join(str(p) for p in exc.absolute_path)
+                return f"#/components/schemas/{name}/{where}: {exc.message}"
+            source = schema.get("x-source") if isinstance(schema, dict) else None
+            if source is not None and not (isinstance(source, dict) and isinstance(source.get("document"), str)):
+                return f"#/components/schemas/{name}: x-source must name its document"
+        try:
+            self.ranged_fields()
+        except Exception as exc:
+            return f"a ranged field cannot be read: {type(exc).__name__}: {exc}"
+        return None
+
     def clause(self, pointer: str) -> Clause:
         """The clause at `pointer`: its own `x-source`, or that of the nearest ancestor that has one."""
         parts = pointer.lstrip("#").split("/")[1:]

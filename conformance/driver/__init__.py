@@ -8,7 +8,6 @@ run by `conformance.driver.property`.
 
 from __future__ import annotations
 
-import fnmatch
 import sys
 import time
 from collections.abc import Iterable
@@ -26,6 +25,7 @@ from conformance.checks import (
     evaluate,
     is_server_error,
     make_result,
+    selected,
 )
 from conformance.records import Exchange, Outcome, Result
 from conformance.transport import DEFAULT_AUTH, BudgetExhausted, TargetClient
@@ -33,13 +33,6 @@ from conformance.transport import DEFAULT_AUTH, BudgetExhausted, TargetClient
 __all__ = ["MAX_CONSECUTIVE_ERRORS", "Driver", "selected"]
 
 MAX_CONSECUTIVE_ERRORS = 3
-
-
-def selected(rid: str, only: list[str], skip: list[str]) -> bool:
-    """Whether `--only`/`--skip` globs keep result id `rid`."""
-    if only and not any(fnmatch.fnmatchcase(rid, pattern) for pattern in only):
-        return False
-    return not any(fnmatch.fnmatchcase(rid, pattern) for pattern in skip)
 
 
 def _keys(recipes: Iterable[Recipe]) -> set[str]:
