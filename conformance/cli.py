@@ -6,6 +6,7 @@ Click resolves the first, second and last; the config file enters as click's `de
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -133,6 +134,8 @@ def cli() -> None:
 )
 def run_command(**options: Any) -> None:
     """Run the suite and write reports; exit 0 conforms, 1 failed, 2 usage, 3 incomplete."""
+    if options["base_url"] is None and os.environ.get("CONFORMANCE_BASE_URL") == "":
+        options["base_url"] = ""  # click reads an empty variable as unset: an unset CI secret must not pass
     if options["base_url"] is not None:
         options["base_url"] = _checked_base_url(options["base_url"])
     if options["base_url"] and not options["model"]:

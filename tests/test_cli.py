@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import KEY, MODEL, outcome_ids, run_cli, summary
+from conftest import KEY, MODEL, ROOT, outcome_ids, run_cli, summary
 
 
 def one_clear_line(proc: subprocess.CompletedProcess[str]) -> str:
@@ -169,3 +169,95 @@ def test_list_faults_shows_what_each_proves() -> None:
     lines = {line.split()[0]: line for line in proc.stdout.splitlines() if line.strip()}
     assert "response.created" in lines["created_ms"] and "[response]" in lines["created_ms"]
     assert "unsupported" in lines["refuse:FIELD"] and "probe" in lines["extra_keys"]
+
+
+def _broken_spec(tmp_path: Path, how: str) -> str:
+    import yaml
+
+    document = yaml.safe_load((ROOT / "openapi.yaml").read_text())
+    path = tmp_path / f"{how}.yaml"
+    if how == "not_utf8":
+        path.write_bytes(b"\xff\xfe openapi")
+        return str(path)
+    if how == "minimum_zero":
+        document["components"]["schemas"]["ChatCompletionRequest"]["properties"]["temperature"]["minimum"] = "zero"
+    if how == "no_x_source":
+
+        def strip(node: Any) -> None:
+            if isinstance(node, dict):
+                node.pop("x-source", None)
+                for value in node.values():
+                    strip(value)
+            elif isinstance(node, list):
+                for value in node:
+                    strip(value)
+
+        strip(document)
+    path.write_text(yaml.safe_dump(document))
+    return str(path)
+
+
+def _config(tmp_path: Path, text: str | bytes) -> str:
+    path = tmp_path / f"conformance-{len(list(tmp_path.glob('conformance-*')))}.yaml"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("case", "says"),
+    [
+        ("empty base URL", "empty"),
+        ("empty base URL from the environment", "empty"),
+        ("not a url", "not an http"),
+        ("ftp", "not an http"),
+        ("port out of range", "out of range"),
+        ("unclosed IPv6", "not a url"),
+        ("base_url a list in the config", "base_url must be a string"),
+        ("timeout a list", "timeout must be a number"),
+        ("seed a mapping", "seed must be an integer"),
+        ("spec a list", "spec must be a string"),
+        ("config not UTF-8", "not utf-8"),
+        ("spec not UTF-8", "not utf-8"),
+        ("spec minimum not a number", "'zero' is not of type 'number'"),
+        ("spec without x-source", "no x-source"),
+        ("only selects nothing", "select no check"),
+        ("report dir under a file", "not writable"),
+        ("report dir in /proc", "not writable"),
+    ],
+)
+def test_bad_input_is_a_usage_error_and_nothing_is_sent(case: str, says: str, tmp_path: Path) -> None:
+    """Issue 10, rows 8, 9, 11-14: exit 2, one line, no traceback, and no connection made to the target."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.settimeout(0.3)
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        (tmp_path / "a-file").write_text("")
+        target = ["--base-url", url, "--model", "m"]
+        args, env = {
+            "empty base URL": (["--base-url", "", "--model", "m"], {}),
+            "empty base URL from the environment": (["--model", "m"], {"CONFORMANCE_BASE_URL": ""}),
+            "not a url": (["--base-url", "not a url", "--model", "m"], {}),
+            "ftp": (["--base-url", "ftp://127.0.0.1/", "--model", "m"], {}),
+            "port out of range": (["--base-url", "http://127.0.0.1:99999", "--model", "m"], {}),
+            "unclosed IPv6": (["--base-url", "http://[::1", "--model", "m"], {}),
+            "base_url a list in the config": (["--config", _config(tmp_path, "base_url: [a]")], {}),
+            "timeout a list": ([*target, "--config", _config(tmp_path, "timeout: [1, 2]")], {}),
+            "seed a mapping": ([*target, "--config", _config(tmp_path, "seed: {a: 1}")], {}),
+            "spec a list": ([*target, "--config", _config(tmp_path, "spec: [a]")], {}),
+            "config not UTF-8": ([*target, "--config", _config(tmp_path, b"\xff\xfe")], {}),
+            "spec not UTF-8": ([*target, "--spec", _broken_spec(tmp_path, "not_utf8")], {}),
+            "spec minimum not a number": ([*target, "--spec", _broken_spec(tmp_path, "minimum_zero")], {}),
+            "spec without x-source": ([*target, "--spec", _broken_spec(tmp_path, "no_x_source")], {}),
+            "only selects nothing": ([*target, "--only", "request.temprature.*"], {}),
+            "report dir under a file": ([*target, "--report-dir", str(tmp_path / "a-file" / "reports")], {}),
+            "report dir in /proc": ([*target, "--report-dir", "/proc/conformance-reports"], {}),
+        }[case]
+        if "--report-dir" not in args:
+            args = [*args, "--report-dir", str(tmp_path / "reports")]
+        proc = run_cli("run", *args, env=env)
+        assert proc.returncode == 2, proc.stderr[-2000:]
+        assert says.lower() in one_clear_line(proc).lower()
+        with pytest.raises(TimeoutError):
+            listener.accept()  # nothing connected
+    assert not (tmp_path / "reports" / "summary.json").exists()
