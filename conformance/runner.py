@@ -86,6 +86,21 @@ def _target(settings: RunSettings) -> Iterator[tuple[str, str | None, str, bool]
         yield url, key, model, True
 
 
+def unknown_model(model: str, preflight: Exchange, client: TargetClient) -> str | None:
+    """A configuration mistake the preflight shows (design.md step 1): the model is unknown to the target (a 404,
+    or a 4xx naming the model, and `/v1/models`, when it answers, does not list it). None otherwise."""
+    status = preflight.status or 0
+    if status in (401, 402, 403, 423, 425, 429) or not 400 <= status < 500:
+        return None
+    if status != 404 and model not in preflight.text:
+        return None
+    listed = client.models()
+    if listed is not None and model in listed:
+        return None
+    shown = (f"; it lists: {', '.join(listed[:20])}" + (" ..." if len(listed) > 20 else "")) if listed else ""
+    return f"the target does not serve model {model!r} (HTTP {status}: {preflight.text[:160]}){shown}"
+
+
 def preflight_problem(facts: Facts, exchange: Exchange) -> str | None:
     """Why the run cannot go on at all (exit 3), or None."""
     if exchange.error:
@@ -151,6 +166,10 @@ def run(settings: RunSettings) -> int:
                         shown = client.redactor.clean(preflight.describe(120))
                         _say(f"conformance: preflight: {shown}, but an identical repeat was served")
                         preflight = repeat
+                unknown = unknown_model(model, preflight, client)
+                if unknown:
+                    _say(f"conformance: {client.redactor.clean(unknown)}")
+                    return EXIT_USAGE
                 problem = preflight_problem(facts, preflight)
                 if problem:
                     stopped = client.redactor.clean(problem)

@@ -81,6 +81,7 @@ async def _answer(mode: str, request: Request) -> Response:
 
         return StreamingResponse(drip(), media_type="application/json")
     if mode == "endless_stream":  # an event stream that never ends, an event every 0.5 s
+
         async def endless() -> AsyncIterator[bytes]:
             while True:
                 chunk = {"id": "c", "object": "chat.completion.chunk", "created": CREATED, "model": "m"}

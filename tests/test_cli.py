@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -261,3 +262,28 @@ def test_bad_input_is_a_usage_error_and_nothing_is_sent(case: str, says: str, tm
         with pytest.raises(TimeoutError):
             listener.accept()  # nothing connected
     assert not (tmp_path / "reports" / "summary.json").exists()
+
+
+def test_a_model_the_target_does_not_serve_is_a_configuration_mistake(
+    server: Callable[..., AbstractContextManager[str]], tmp_path: Path
+) -> None:
+    """Row 16: exit 2 and one line naming the cause and the models the target lists; the provider is not
+    blamed (no report of failures)."""
+    with server() as url:
+        proc = run_cli(
+            "run", "--base-url", url, "--api-key", KEY, "--model", "no-such-model", "--report-dir", str(tmp_path)
+        )
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    line = [x for x in proc.stderr.splitlines() if "no-such-model" in x and "does not serve" in x]
+    assert line and MODEL in line[0], proc.stderr
+    assert not (tmp_path / "summary.json").exists()
+
+
+def test_a_key_the_target_rejects_at_the_preflight_exits_3(
+    server: Callable[..., AbstractContextManager[str]], tmp_path: Path
+) -> None:
+    with server() as url:
+        proc = run_cli("run", "--base-url", url, "--api-key", "sk-wrong-key-123", "--model", MODEL,
+                       "--report-dir", str(tmp_path))  # fmt: skip
+    assert proc.returncode == 3 and "refused the given key" in proc.stderr
+    assert "sk-wrong-key-123" not in proc.stderr + proc.stdout

@@ -246,13 +246,31 @@ class TargetClient:
         self._count_tokens(exchange)
         return exchange
 
-    def _send(self, url: str, content: bytes, headers: dict[str, str]) -> tuple[httpx.Response, bytes, str | None]:
+    def models(self) -> list[str] | None:
+        """The model ids `GET /v1/models` lists (one counted request, same deadline and caps), or None."""
+        headers = {"accept": "application/json", "accept-encoding": "gzip, deflate"}
+        if self.api_key:
+            headers["authorization"] = f"Bearer {self.api_key}"
+        try:
+            self._take_budget()
+            response, received, _ = self._send(self.base_url + "/v1/models", b"", headers, method="GET")
+            data = load_json(received.decode("utf-8"))
+        except (BudgetExhausted, ResponseTooLarge, DeadlinePassed, httpx.HTTPError, ValueError):
+            return None
+        items = data.get("data") if isinstance(data, dict) and response.status_code == 200 else None
+        if not isinstance(items, list):
+            return None
+        return [str(item["id"]) for item in items if isinstance(item, dict) and isinstance(item.get("id"), str)]
+
+    def _send(
+        self, url: str, content: bytes, headers: dict[str, str], method: str = "POST"
+    ) -> tuple[httpx.Response, bytes, str | None]:
         """POST and read the answer within the whole-response deadline and the size cap, decompressing as it
         streams (so a small compressed body cannot inflate past the cap in memory). An event stream is read to at
         most `MAX_STREAM_EVENTS` events or `MAX_STREAM_BYTES` bytes, then closed. Returns the response, its body,
         and why it was cut (or None)."""
         deadline = time.monotonic() + self.timeout
-        with self._http.stream("POST", url, content=content, headers=headers) as response:
+        with self._http.stream(method, url, content=content or None, headers=headers) as response:
             decoder = _Decoder(response.headers.get("content-encoding", ""))
             is_stream = "text/event-stream" in response.headers.get("content-type", "")
             body = bytearray()
