@@ -187,8 +187,18 @@ def run(settings: RunSettings) -> int:
                     )
                     if preflight.status != 200:
                         driver.skip_all = f"the minimal request was answered HTTP {preflight.status}, not 200"
-                    driver.run(plan(contract))
+                    planned = plan(contract)
+                    needed = driver.requests_needed(planned)
+                    if client.remaining is not None and client.remaining < needed:
+                        _say(
+                            f"conformance: --max-requests {client.max_requests} is below the {needed + 1} requests "
+                            "the selected hand-written checks need: the run will be incomplete (--skip runs less "
+                            "on purpose)"
+                        )
+                    driver.run(planned)
                     stopped = driver.stop_reason
+                    if stopped is None and (driver.budget_cut or client.budget_hit):
+                        stopped = f"incomplete: --max-requests {client.max_requests} reached before every check ran"
                 results = driver.results if driver else []
             except KeyboardInterrupt:
                 stopped, results = "interrupted", driver.results if driver else []

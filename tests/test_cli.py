@@ -287,3 +287,23 @@ def test_a_key_the_target_rejects_at_the_preflight_exits_3(
                        "--report-dir", str(tmp_path))  # fmt: skip
     assert proc.returncode == 3 and "refused the given key" in proc.stderr
     assert "sk-wrong-key-123" not in proc.stderr + proc.stdout
+
+
+def test_a_budget_below_the_hand_written_checks_is_said_before_and_the_run_is_incomplete(tmp_path: Path) -> None:
+    """Row 17: `--max-requests` below what the hand-written checks need is said before the run starts; a run
+    cut short by the budget is headed INCOMPLETE and exits 3 (nothing failed), never "conforms"."""
+    proc = run_cli("run", "--max-requests", "60", "--seed", "7", "--report-dir", str(tmp_path))
+    assert proc.returncode == 3, proc.stderr[-2000:]
+    assert "is below the" in proc.stderr and "will be incomplete" in proc.stderr
+    data = summary(tmp_path)
+    assert data["stopped"].startswith("incomplete") and data["totals"]["requests"] == 60
+    assert "INCOMPLETE" in (tmp_path / "summary.md").read_text()
+
+
+def test_the_hand_written_checks_auth_included_run_before_the_property_layer(tmp_path: Path) -> None:
+    """A budget cuts generation first: with room for the hand-written checks only, every auth check has run."""
+    proc = run_cli("run", "--max-requests", "240", "--seed", "7", "--report-dir", str(tmp_path))
+    data = summary(tmp_path)
+    assert proc.returncode == 3 and data["stopped"].startswith("incomplete")
+    auth = {r["id"]: r["outcome"] for r in data["results"] if r["id"].startswith("auth.")}
+    assert auth and set(auth.values()) == {"passed"}, auth

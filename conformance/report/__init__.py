@@ -104,7 +104,8 @@ def _md_cell(text: str | None, limit: int = 300) -> str:
 
 def markdown(results: list[Result], info: RunInfo) -> str:
     t = totals(results, info)
-    verdict = {0: "conforms", 1: "FAILED", 3: "INCOMPLETE (infrastructure errors)"}.get(info.exit_code, "?")
+    incomplete = "INCOMPLETE (" + ("stopped early" if info.stopped else "infrastructure errors") + ")"
+    verdict = {0: "conforms", 1: "FAILED", 3: incomplete}.get(info.exit_code, "?")
     lines = [
         f"# Conformance: {verdict}",
         "",

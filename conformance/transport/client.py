@@ -148,6 +148,7 @@ class TargetClient:
         self.timeout = timeout
         self.max_response_bytes = max_response_bytes
         self.usage = Usage()
+        self.budget_hit = False  # a request was not sent because `max_requests` was reached
         self._lock = threading.Lock()
         self._http = httpx.Client(timeout=timeout, follow_redirects=False, transport=transport)
 
@@ -163,6 +164,7 @@ class TargetClient:
     def _take_budget(self) -> None:
         with self._lock:
             if self.max_requests is not None and self.usage.requests >= self.max_requests:
+                self.budget_hit = True
                 raise BudgetExhausted(f"--max-requests {self.max_requests} reached")
             self.usage.requests += 1
 
