@@ -290,12 +290,11 @@ def serve_command(
         )
     except (ValueError, ContractError) as exc:
         raise click.UsageError(str(exc)) from None
-    click.echo(
-        f"reference server on http://{host}:{port} (profile {profile}, variant {variant}, "
-        f"faults {', '.join(sorted(faults)) or 'none'})",
-        err=True,
-    )
-    serve(config, host, port)
+    described = f"profile {profile}, variant {variant}, faults {', '.join(sorted(faults)) or 'none'}"
+    try:
+        serve(config, host, port, ready=lambda url: click.echo(f"reference server on {url} ({described})", err=True))
+    except OSError as exc:
+        raise click.UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
 def main(argv: list[str] | None = None) -> int:

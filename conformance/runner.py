@@ -67,7 +67,13 @@ def _now() -> str:
 
 
 def _say(line: str) -> None:
+    """A diagnostic, on stderr."""
     print(visible(line), file=sys.stderr, flush=True)
+
+
+def _show(line: str) -> None:
+    """Part of the results, on stdout."""
+    print(visible(line), flush=True)
 
 
 @contextlib.contextmanager
@@ -200,6 +206,10 @@ def run(settings: RunSettings) -> int:
                     if stopped is None and (driver.budget_cut or client.budget_hit):
                         stopped = f"incomplete: --max-requests {client.max_requests} reached before every check ran"
                 results = driver.results if driver else []
+                if driver is not None:  # nothing planned vanishes: a check that ended without a record is an error
+                    results += _not_run(
+                        contract, settings, {r.id for r in results}, "it ended without a record", Outcome.ERROR
+                    )
             except KeyboardInterrupt:
                 stopped, results = "interrupted", driver.results if driver else []
                 results = results + _not_run(contract, settings, {r.id for r in results}, stopped)
@@ -262,10 +272,12 @@ def _stop_on_signals() -> Iterator[_Signals]:
             signal.signal(number, old)
 
 
-def _not_run(contract: Contract, settings: RunSettings, done: set[str], reason: str) -> list[Result]:
-    """A `skipped` result for each selected check that has no result yet."""
+def _not_run(
+    contract: Contract, settings: RunSettings, done: set[str], reason: str, outcome: Outcome = Outcome.SKIPPED
+) -> list[Result]:
+    """A result (`skipped` unless told) for each selected check that has no result yet."""
     return [
-        make_result(contract, c.id, c.pointer, c.field, Outcome.SKIPPED, f"not run: {reason}", level=c.level)
+        make_result(contract, c.id, c.pointer, c.field, outcome, f"not run: {reason}", level=c.level)
         for c in plan(contract)
         if c.id not in done and selected(c.id, settings.only, settings.skip)
     ]
@@ -283,17 +295,17 @@ def exit_code(results: list[Result], stopped: str | None) -> int:
 
 def _print_summary(results: list[Result], info: RunInfo, report_dir: Path) -> None:
     t = totals(results, info)
-    _say("")
-    _say(
+    _show("")
+    _show(
         f"{t['passed']} passed, {t['failed']} failed, {t['warned']} warned, {t['unsupported']} unsupported, "
         f"{t['skipped']} skipped, {t['errors']} errors; {t['requests']} requests, "
         f"{t['prompt_tokens']} + {t['completion_tokens']} tokens"
     )
     shown = [r for r in results if r.outcome in (Outcome.FAILED, Outcome.ERROR)]
     for r in shown[:15]:
-        _say(f"  {r.outcome.value:<6} {r.id}: {r.message.splitlines()[0][:160]}")
+        _show(f"  {r.outcome.value:<6} {r.id}: {r.message.splitlines()[0][:160]}")
     if len(shown) > 15:
-        _say(f"  ... and {len(shown) - 15} more in {report_dir / 'summary.md'}")
+        _show(f"  ... and {len(shown) - 15} more in {report_dir / 'summary.md'}")
     if info.stopped:
-        _say(f"stopped: {info.stopped}")
-    _say(f"reports: {report_dir}/ (summary.json, summary.md, junit.xml, allure-results/); exit {info.exit_code}")
+        _show(f"stopped: {info.stopped}")
+    _show(f"reports: {report_dir}/ (summary.json, summary.md, junit.xml, allure-results/); exit {info.exit_code}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -75,15 +76,17 @@ def serve_process() -> Iterator[Callable[..., str]]:
     procs: list[subprocess.Popen[str]] = []
 
     def start(*args: str) -> str:
-        port = free_port()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "conformance", "serve", "--port", str(port), "--api-key", KEY, *args],
+            [sys.executable, "-m", "conformance", "serve", "--port", "0", "--api-key", KEY, *args],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
         )
         procs.append(proc)
-        url = f"http://127.0.0.1:{port}"
+        assert proc.stderr is not None
+        line = proc.stderr.readline()  # `--port 0`: the line names the port it really listens on
+        url = line.split(" on ", 1)[1].split()[0]
+        assert not url.endswith(":0"), line
         for _ in range(200):
             try:
                 httpx.get(f"{url}/v1/models", timeout=0.5)
@@ -307,3 +310,22 @@ def test_the_hand_written_checks_auth_included_run_before_the_property_layer(tmp
     assert proc.returncode == 3 and data["stopped"].startswith("incomplete")
     auth = {r["id"]: r["outcome"] for r in data["results"] if r["id"].startswith("auth.")}
     assert auth and set(auth.values()) == {"passed"}, auth
+
+
+@pytest.mark.slow
+def test_the_users_pytest_settings_do_not_reach_a_run_and_nothing_is_left_in_the_working_directory(
+    tmp_path: Path,
+) -> None:
+    """Row 10: PYTEST_ADDOPTS and a pytest.ini of the user's do not change a run (it does not run on pytest);
+    Hypothesis' caches stay out of the working directory."""
+    (tmp_path / "pytest.ini").write_text("[pytest]\naddopts = -k status --collect-only\n")
+    env = {"PYTEST_ADDOPTS": "-k status --collect-only -p no:randomly"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "conformance", "run", "--seed", "7", "--report-dir", "reports", "--only", "property.*",
+         "--only", "response.minimal.*"],
+        capture_output=True, text=True, cwd=tmp_path, env={**os.environ, **env}, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    data = summary(tmp_path / "reports")
+    assert {r["id"] for r in data["results"]} >= {"property.positive", "property.negative", "response.minimal.status"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pytest.ini", "reports"]

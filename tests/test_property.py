@@ -71,6 +71,6 @@ def test_a_finding_carries_a_reproduction(tmp_path: Path) -> None:
 
 def test_the_progress_counter_counts_planned_results_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, data = run_in_process(tmp_path, ("schema_break_with_logprobs",), args=("--only", "property.*"), progress=True)
-    counters = [tuple(map(int, m)) for m in re.findall(r"^\[\s*(\d+)/(\d+)\]", capsys.readouterr().err, flags=re.M)]
+    counters = [tuple(map(int, m)) for m in re.findall(r"^\[\s*(\d+)/(\d+)\]", capsys.readouterr().out, flags=re.M)]
     assert code == 1 and len(data["results"]) > len(counters) == 2
     assert counters == [(1, 2), (2, 2)]

@@ -32,7 +32,7 @@ def test_first_command_passes_every_check(tmp_path: Path) -> None:
     # atoma-sdk 0.1.3 cannot read a tool-call answer whose content is null (allowed): warned by design
     assert {r["id"] for r in data["results"] if r["outcome"] == "warned"} == {"client.atoma_sdk.tools"}
     assert totals["passed"] == len(data["results"]) - 1 > 0
-    assert re.search(r"^\d+ passed, 0 failed", proc.stderr, flags=re.M)
+    assert re.search(r"^\d+ passed, 0 failed", proc.stdout, flags=re.M)
 
 
 def test_checks_table_is_generated_from_the_clause_data() -> None:

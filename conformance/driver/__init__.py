@@ -8,7 +8,6 @@ run by `conformance.driver.property`.
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -191,4 +190,4 @@ class Driver:
             line = f"{counter} {result.outcome.value:<11} {result.id}"  # findings: no number of their own
             if result.outcome in (Outcome.FAILED, Outcome.ERROR):
                 line += f"\n{'':>{2 * width + 16}}{result.message.splitlines()[0][:300]}"
-            print(line, file=sys.stderr, flush=True)
+            print(line, flush=True)  # results on stdout; diagnostics on stderr

@@ -20,10 +20,13 @@ from __future__ import annotations
 
 import copy
 import json
+import sys
+import tempfile
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import hypothesis
+import hypothesis.configuration
 import schemathesis
 from schemathesis.core import NotSet
 from schemathesis.core.parameters import ParameterLocation
@@ -50,6 +53,9 @@ PATH = "/v1/chat/completions"
 USAGE_TOTAL = "#/components/schemas/CompletionUsage/properties/total_tokens"
 MISSING = object()  # an edge "value": the field left out
 MAX_FIELDS = 3  # a finding that needs more fields together than this is not reported under them
+
+
+PROGRESS_EVERY = 25  # a progress line on stderr every this many generated requests
 
 
 @dataclass
@@ -321,6 +327,7 @@ class _Sender:
     mode: str
     shared: PropertyRun
     report: ModeReport
+    progress: bool = False
 
     def send(self, body: Any, phase: str, raw: bool = False) -> Exchange | None:
         if self.report.stopped:
@@ -333,6 +340,9 @@ class _Sender:
             return None
         self.report.sent += 1
         self.report.by_phase[phase] = self.report.by_phase.get(phase, 0) + 1
+        if self.progress and self.report.sent % PROGRESS_EVERY == 0:  # a diagnostic: generation takes a while
+            line = f"  property.{self.mode}: {self.report.sent} requests sent ({phase})"
+            print(line, file=sys.stderr, flush=True)
         problem = infrastructure_problem(self.facts.contract, exchange)
         if problem:
             self.report.stopped = problem
@@ -474,6 +484,7 @@ def run_mode(
     max_examples: int | None,
     shared: PropertyRun | None = None,
     refused: frozenset[str] = frozenset(),
+    progress: bool = False,
 ) -> ModeReport:
     """Send one mode's edge values and generated requests; return what was found.
 
@@ -481,7 +492,7 @@ def run_mode(
     attribution state, when both modes run in one run."""
     shared = shared or PropertyRun(Attributor(facts, client))
     report = ModeReport(mode)
-    sender = _Sender(facts, client, mode, shared, report)
+    sender = _Sender(facts, client, mode, shared, report, progress)
     _edges(sender, refused)
     if not report.stopped:
         _generated(sender, max_examples or DEFAULT_MAX_EXAMPLES)
@@ -497,7 +508,15 @@ def run_summary(driver: Driver, check: Check) -> list[Result]:
     state = driver.property_run
     if not isinstance(state, PropertyRun):
         state = driver.property_run = PropertyRun(Attributor(driver.facts, driver.client))
-    report = run_mode(driver.facts, driver.client, mode, driver.max_examples, state, driver.refused(BASIC))
+    with tempfile.TemporaryDirectory(prefix="conformance-hypothesis-") as home:
+        # Hypothesis keeps caches under ./.hypothesis: a run leaves nothing in the user's working directory
+        hypothesis.configuration.set_hypothesis_home_dir(home)
+        try:
+            report = run_mode(
+                driver.facts, driver.client, mode, driver.max_examples, state, driver.refused(BASIC), driver.progress
+            )
+        finally:
+            hypothesis.configuration.set_hypothesis_home_dir(None)
     contract = driver.facts.contract
     out: list[Result] = []
     fresh: list[Finding] = []

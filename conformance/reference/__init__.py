@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 
 import anyio.from_thread
@@ -32,9 +33,20 @@ __all__ = [
 ]
 
 
-def serve(config: ServerConfig, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Run the reference server in the foreground until interrupted."""
-    uvicorn.run(create_app(config), host=host, port=port, log_level="warning")
+def serve(
+    config: ServerConfig, host: str = "127.0.0.1", port: int = 8000, ready: Callable[[str], None] | None = None
+) -> None:
+    """Run the reference server in the foreground until interrupted. The socket is bound first, so `ready` gets
+    the URL it really listens on (`port` 0: a free one)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    bound = sock.getsockname()[1]
+    if ready is not None:
+        ready(f"http://{'[' + host + ']' if family == socket.AF_INET6 else host}:{bound}")
+    server = uvicorn.Server(uvicorn.Config(create_app(config), log_level="warning"))
+    server.run(sockets=[sock])
 
 
 @contextmanager
