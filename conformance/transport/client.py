@@ -266,7 +266,7 @@ class TargetClient:
 
     def _send(
         self, url: str, content: bytes, headers: dict[str, str], method: str = "POST"
-    ) -> tuple[httpx.Response, bytes, str | None]:
+    ) -> tuple[httpx.Response, bytearray, str | None]:
         """POST and read the answer within the whole-response deadline and the size cap, decompressing as it
         streams (so a small compressed body cannot inflate past the cap in memory). An event stream is read to at
         most `MAX_STREAM_EVENTS` events or `MAX_STREAM_BYTES` bytes, then closed. Returns the response, its body,
@@ -293,7 +293,7 @@ class TargetClient:
                 body += decoder.decode(b"", self.max_response_bytes + 1 - len(body), final=True)
                 if len(body) > self.max_response_bytes:
                     raise ResponseTooLarge(f"answer larger than {self.max_response_bytes} bytes (after decompression)")
-            return response, bytes(body), truncated
+            return response, body, truncated  # no copy: answers may be large
 
     def _count_tokens(self, exchange: Exchange) -> None:
         if exchange.status != 200:
