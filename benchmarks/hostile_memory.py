@@ -13,8 +13,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from hostile import hostile_server  # noqa: E402
-from test_hostile import run_measured  # noqa: E402
+from hostile import hostile_server
+from test_hostile import run_measured
 
 
 def main() -> None:

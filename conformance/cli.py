@@ -6,6 +6,7 @@ Click resolves the first, second and last; the config file enters as click's `de
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -13,66 +14,27 @@ from typing import Any
 
 import click
 import httpx
-import yaml
 
 from conformance import __version__
+from conformance.baseline import Baseline, BaselineError, baseline_from_summary
+from conformance.config import ConfigError, Target, config_schema, load_config
 from conformance.contract import PROFILES, Contract, ContractError, load_contract
-from conformance.runner import EXIT_USAGE, RunSettings, run
+from conformance.runner import EXIT_ERRORS, EXIT_FAILED, EXIT_OK, EXIT_USAGE, RunSettings, run
 
 __all__ = ["main"]
 
-CONFIG_TYPES = {
-    "base_url": "str",
-    "model": "str",
-    "profile": "str",
-    "spec": "str",
-    "report_dir": "str",
-    "seed": "int",
-    "max_examples": "int",
-    "max_requests": "int",
-    "only": "list",
-    "skip": "list",
-    "timeout": "number",
-    "max_response_bytes": "int",
-    "capabilities": "list",
-}
-CONFIG_KEYS = set(CONFIG_TYPES)
-
 
 def _load_config(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    """Read the YAML config file into click's default_map (below env vars and flags)."""
+    """Read the config file (validated against config.schema.json): its run options become click's default_map
+    (below env vars and flags), its targets are kept for --target / --all-targets."""
     if not value:
         return value
     try:
-        data = yaml.safe_load(Path(value).read_text(encoding="utf-8")) or {}
-    except UnicodeDecodeError:
-        raise click.BadParameter(f"{value} is not UTF-8 text") from None
-    except OSError as exc:
-        raise click.BadParameter(f"cannot read {value}: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        raise click.BadParameter(f"{value} is not valid YAML: {str(exc).splitlines()[0]}") from None
-    if not isinstance(data, dict):
-        raise click.BadParameter(f"{value} must hold a mapping")
-    data = {str(k).replace("-", "_"): v for k, v in data.items()}
-    unknown = set(data) - CONFIG_KEYS
-    if unknown:
-        raise click.BadParameter(f"{value}: unknown key(s) {', '.join(sorted(unknown))}")
-    if "api_key" in data:
-        raise click.BadParameter(f"{value}: keep the API key out of files; use CONFORMANCE_API_KEY")
-    for key, item in data.items():
-        expected = CONFIG_TYPES[key]
-        if expected == "list":
-            fine = isinstance(item, list) and all(isinstance(x, str) for x in item)
-        elif expected == "int":
-            fine = isinstance(item, int) and not isinstance(item, bool)
-        elif expected == "number":
-            fine = isinstance(item, int | float) and not isinstance(item, bool)
-        else:
-            fine = isinstance(item, str)
-        if not fine:
-            what = {"list": "a list of strings", "int": "an integer", "number": "a number", "str": "a string"}
-            raise click.BadParameter(f"{value}: {key} must be {what[expected]}, not {type(item).__name__}")
-    ctx.default_map = {**(ctx.default_map or {}), **data}
+        options, targets = load_config(value)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc)) from None
+    ctx.meta["targets"] = targets
+    ctx.default_map = {**(ctx.default_map or {}), **options}
     return value
 
 
@@ -132,8 +94,18 @@ def cli() -> None:
     multiple=True,
     help="Declare a capability the target offers (n, tools, logprobs, response_format, stream).",
 )
-def run_command(**options: Any) -> None:
+@click.option("--target", "target", help="Run the config's target of this name.")
+@click.option("--all-targets", is_flag=True, help="Run every target of the config, each into REPORT_DIR/NAME/.")
+@click.option(
+    "--baseline", type=click.Path(dir_okay=False), help="Known failures: failed -> xfailed, stale -> xpassed."
+)
+@click.option("--strict-baseline", is_flag=True, help="A stale baseline entry (xpassed) fails the run.")
+@click.pass_context
+def run_command(ctx: click.Context, /, **options: Any) -> None:
     """Run the suite and write reports; exit 0 conforms, 1 failed, 2 usage, 3 incomplete."""
+    targets: list[Target] = ctx.meta.get("targets", [])
+    if options["all_targets"] or options["target"]:
+        sys.exit(_run_targets(ctx, options, targets))
     if options["base_url"] is None and os.environ.get("CONFORMANCE_BASE_URL") == "":
         options["base_url"] = ""  # click reads an empty variable as unset: an unset CI secret must not pass
     if options["base_url"] is not None:
@@ -157,8 +129,84 @@ def run_command(**options: Any) -> None:
         timeout=options["timeout"],
         max_response_bytes=options["max_response_bytes"],
         capabilities=list(options["capabilities"]),
+        baseline=_baseline(options["baseline"]),
+        strict_baseline=options["strict_baseline"],
     )
     sys.exit(run(settings))
+
+
+def _baseline(path: str | Path | None) -> Baseline | None:
+    if not path:
+        return None
+    try:
+        return Baseline.load(path)
+    except BaselineError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def _given_outside_the_config(ctx: click.Context, name: str) -> bool:
+    source = ctx.get_parameter_source(name)
+    return source in (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.ENVIRONMENT)
+
+
+def _run_targets(ctx: click.Context, options: dict[str, Any], targets: list[Target]) -> int:
+    """--target NAME runs one target of the config; --all-targets each in turn into REPORT_DIR/NAME/. Exit: 1 if
+    any target failed, else 3 if any ended in errors (or could not run), else 0."""
+    if options["all_targets"] and options["target"]:
+        raise click.UsageError("--target and --all-targets exclude each other")
+    if not targets:
+        raise click.UsageError("no targets: give --config FILE with a `targets` list")
+    for name in ("base_url", "model"):
+        if _given_outside_the_config(ctx, name) or (name == "base_url" and "CONFORMANCE_BASE_URL" in os.environ):
+            flag = "--" + name.replace("_", "-")
+            raise click.UsageError(f"{flag} (or its environment variable) conflicts with the targets of --config")
+    if options["target"]:
+        chosen = [t for t in targets if t.name == options["target"]]
+        if not chosen:
+            raise click.UsageError(
+                f"no target {options['target']!r}; the config has: {', '.join(t.name for t in targets)}"
+            )
+    else:
+        chosen = targets
+    _check_selection(
+        _checked_contract(options["spec"], options["profile"]), list(options["only"]), list(options["skip"])
+    )
+    codes = []
+    for target in chosen:
+        report_dir = options["report_dir"] / target.name if options["all_targets"] else options["report_dir"]
+        _check_report_dir(report_dir)
+        key = os.environ.get(target.api_key_env) if target.api_key_env else options["api_key"]
+        if target.api_key_env and not key:
+            click.echo(f"conformance: target {target.name}: {target.api_key_env} is not set; not run", err=True)
+            codes.append(EXIT_ERRORS)
+            continue
+        baseline_path = target.baseline or options["baseline"]
+        settings = RunSettings(
+            contract=_checked_contract(options["spec"], target.profile or options["profile"]),
+            base_url=_checked_base_url(target.base_url),
+            api_key=key,
+            model=target.model,
+            report_dir=report_dir,
+            seed=options["seed"],
+            max_examples=options["max_examples"],
+            max_requests=target.max_requests or options["max_requests"],
+            only=list(options["only"]),
+            skip=list(options["skip"]),
+            timeout=options["timeout"],
+            max_response_bytes=options["max_response_bytes"],
+            capabilities=sorted(set(options["capabilities"]) | set(target.capabilities)),
+            target_name=target.name,
+            chat_path=target.chat_path,
+            query=target.query,
+            auth_header=target.auth_header,
+            auth_prefix=target.auth_prefix,
+            baseline=_baseline(baseline_path),
+            strict_baseline=options["strict_baseline"],
+        )
+        codes.append(run(settings))
+    if EXIT_FAILED in codes:
+        return EXIT_FAILED
+    return EXIT_ERRORS if any(code in (EXIT_ERRORS, EXIT_USAGE) for code in codes) else EXIT_OK
 
 
 def _checked_base_url(value: str) -> str:
@@ -295,6 +343,48 @@ def serve_command(
         serve(config, host, port, ready=lambda url: click.echo(f"reference server on {url} ({described})", err=True))
     except OSError as exc:
         raise click.UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+@cli.command("baseline")
+@click.argument("summary", type=click.Path(dir_okay=False))
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="The baseline file to write.")
+def baseline_command(summary: str, out: str) -> None:
+    """Write a baseline of known failures from a run's summary.json, as a starting point to edit."""
+    try:
+        text = baseline_from_summary(summary)
+        Path(out).write_text(text, encoding="utf-8")
+    except BaselineError as exc:
+        raise click.UsageError(str(exc)) from None
+    except OSError as exc:
+        raise click.UsageError(f"cannot write {out}: {exc.strerror or exc}") from None
+    click.echo(f"wrote {out}: {text.count('- id:')} known failures", err=True)
+
+
+@cli.group("config")
+def config_group() -> None:
+    """The config file (targets and run options)."""
+
+
+@config_group.command("check")
+@click.argument("file", type=click.Path(dir_okay=False))
+def config_check(file: str) -> None:
+    """Validate FILE against the config's JSON Schema (and each target's baseline); exit 0 or 2."""
+    try:
+        options, targets = load_config(file)
+        for path in [t.baseline for t in targets if t.baseline] + (
+            [options["baseline"]] if "baseline" in options else []
+        ):
+            Baseline.load(path)
+    except (ConfigError, BaselineError) as exc:
+        raise click.UsageError(str(exc)) from None
+    names = ", ".join(t.name for t in targets) or "none"
+    click.echo(f"{file}: valid; targets: {names}")
+
+
+@config_group.command("schema")
+def config_schema_command() -> None:
+    """Print the config's JSON Schema."""
+    click.echo(json.dumps(config_schema(), indent=2))
 
 
 def main(argv: list[str] | None = None) -> int:

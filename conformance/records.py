@@ -67,6 +67,8 @@ class Outcome(enum.StrEnum):
     UNSUPPORTED = "unsupported"
     SKIPPED = "skipped"
     ERROR = "error"
+    XFAILED = "xfailed"  # a known failure (baseline), still failing: does not fail the run
+    XPASSED = "xpassed"  # a known failure that now passes: the baseline entry is stale
 
 
 @dataclass(frozen=True)
@@ -190,6 +192,9 @@ class Result:
     reproduce: str | None = None
     attachments: list[Attachment] = dataclasses.field(default_factory=list)
     duration_s: float = 0.0
+    start_ms: int = 0  # when its check started and stopped, in ms since the epoch (Allure's times)
+    stop_ms: int = 0
+    known: dict[str, str] | None = None  # the baseline entry (id glob, reason, issue) it matched, if any
 
     def to_summary(self) -> dict[str, Any]:
         """The `results[]` entry of summary.json."""
@@ -201,5 +206,6 @@ class Result:
             "level": self.level,
             "outcome": self.outcome.value,
             "message": self.message,
-            "reproduce": self.reproduce if self.outcome is not Outcome.PASSED else None,
+            "reproduce": self.reproduce if self.outcome not in (Outcome.PASSED, Outcome.XPASSED) else None,
+            **({"known": self.known} if self.known else {}),
         }

@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 
 from conformance import __version__
+from conformance.baseline import Baseline
 from conformance.checks import (
     Facts,
     body,
@@ -58,6 +59,13 @@ class RunSettings:
     timeout: float = 30.0
     max_response_bytes: int = 16 * 1024 * 1024
     capabilities: list[str] = field(default_factory=list)
+    target_name: str = ""  # the targets file's name for this target
+    chat_path: str = "/v1/chat/completions"
+    query: dict[str, str] = field(default_factory=dict)
+    auth_header: str = "Authorization"
+    auth_prefix: str = "Bearer "
+    baseline: Baseline | None = None  # known failures: failed -> xfailed, stale entries -> xpassed
+    strict_baseline: bool = False  # a stale baseline entry fails the run
     progress: bool = True
     transport: httpx.BaseTransport | None = None  # send through this instead of the network (in-process tests)
 
@@ -160,6 +168,7 @@ def run(settings: RunSettings) -> int:
                 frozenset(settings.capabilities),
                 api_key_given=bool(api_key),
                 clients=installed(),
+                bearer_auth=settings.auth_header.lower() == "authorization" and settings.auth_prefix == "Bearer ",
             )
             driver: Driver | None = None
             try:
@@ -233,8 +242,13 @@ def run(settings: RunSettings) -> int:
             prompt_tokens=client.usage.prompt_tokens,
             completion_tokens=client.usage.completion_tokens,
             reference=is_reference,
+            target_name=settings.target_name,
+            baseline=settings.baseline.path if settings.baseline else None,
+            strict_baseline=settings.strict_baseline,
         )
-        info.exit_code = exit_code(results, stopped)
+        if settings.baseline is not None:
+            results = settings.baseline.apply(results)
+        info.exit_code = exit_code(results, stopped, settings.strict_baseline)
         write_reports(results, info, settings.report_dir)
         _print_summary(results, info, settings.report_dir)
         return info.exit_code
@@ -283,10 +297,11 @@ def _not_run(
     ]
 
 
-def exit_code(results: list[Result], stopped: str | None) -> int:
-    """1 if anything failed; else 3 if errors kept verdicts from being reached; else 0."""
+def exit_code(results: list[Result], stopped: str | None, strict_baseline: bool = False) -> int:
+    """1 if anything failed (or a baseline entry is stale, with `strict_baseline`); else 3 if errors kept verdicts
+    from being reached; else 0. A known failure (`xfailed`) does not count."""
     outcomes = {r.outcome for r in results}
-    if Outcome.FAILED in outcomes:
+    if Outcome.FAILED in outcomes or (strict_baseline and Outcome.XPASSED in outcomes):
         return EXIT_FAILED
     if Outcome.ERROR in outcomes or stopped:
         return EXIT_ERRORS

@@ -60,6 +60,8 @@ def test_outcome_mapping_in_every_format(tmp_path: Path) -> None:
         "unsupported": 1,
         "skipped": 1,
         "errors": 1,
+        "xfailed": 1,
+        "xpassed": 1,
         "requests": 0,
         "prompt_tokens": 0,
         "completion_tokens": 0,
@@ -84,8 +86,13 @@ def test_outcome_mapping_in_every_format(tmp_path: Path) -> None:
         "unsupported": "skipped",
         "skipped": "skipped",
         "error": "broken",
+        "xfailed": "skipped",
+        "xpassed": "passed",
     }
     assert any(label["value"] == "warning" for label in allure["x.warned"]["labels"])
+    assert any(label["value"] == "known" for label in allure["x.xfailed"]["labels"])
+    assert any(label["value"] == "stale" for label in allure["x.xpassed"]["labels"])
+    assert cases["xfailed"].find("skipped") is not None and cases["xpassed"].find("failure") is None
     for name in ("environment.properties", "categories.json", "executor.json"):
         assert (tmp_path / "allure-results" / name).exists()
     assert "## failed (1)" in (tmp_path / "summary.md").read_text()

@@ -64,6 +64,7 @@ __all__ = [
     "show",
 ]
 
+
 def selected(rid: str, only: list[str], skip: list[str]) -> bool:
     """Whether result id `rid` is chosen by the `--only` and `--skip` globs."""
     if only and not any(fnmatch.fnmatchcase(rid, pattern) for pattern in only):

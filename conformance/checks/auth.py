@@ -35,6 +35,7 @@ CHECKS.add(
             ExactStatus(401, sent, envelope=True),
             (_recipe(rid, header),),
             needs_key=True,
+            bearer_only=rid == "auth.non_bearer_scheme",
         )
         for rid, (header, sent) in CASES.items()
     )

@@ -87,6 +87,7 @@ class Facts:
     limit_field: str = "max_completion_tokens"  # the limit field every request carries its cap in
     ignored_limits: frozenset[str] = frozenset()  # limit fields the preflight showed ignored
     clients: Mapping[str, ClientParser] = dataclasses.field(default_factory=dict)  # installed SDK clients, by name
+    bearer_auth: bool = True  # the key goes in `Authorization: Bearer`; False: a custom header (Azure's `api-key`)
 
 
 @dataclass(frozen=True)
@@ -154,6 +155,7 @@ class Check:
     served: bool = False
     long: bool = False
     needs_key: bool = False
+    bearer_only: bool = False  # judges the Bearer scheme itself: skipped when the target uses a custom auth header
     limit_field: str | None = None  # sends this limit field alone: skipped when the target ignores it (unbounded)
     kind: Literal["exchange", "property"] = "exchange"
     params: dict[str, Any] = dataclasses.field(default_factory=dict)  # what a family check was made from
@@ -309,6 +311,8 @@ def evaluate(
             verdict = check.judge(facts, *exchanges)
         except Inconclusive as why:
             verdict = Verdict(Outcome.SKIPPED, f"inconclusive: {why}")
+    if not verdict.exchanges:  # every result that sent something carries its request and response
+        verdict = dataclasses.replace(verdict, exchanges=exchanges)
     return result(check, facts.contract, verdict)
 
 

@@ -72,9 +72,11 @@ class Driver:
         last_use = {key: i for i, check in enumerate(chosen) for key in _keys(check.recipes)}
         self.needed = self.requests_needed(chosen)
         for i, check in enumerate(chosen):
-            started = time.monotonic()
+            started, wall = time.monotonic(), time.time()
             results = self._results(check)
             results[0].duration_s = time.monotonic() - started
+            for result in results:
+                result.start_ms, result.stop_ms = int(wall * 1000), int(time.time() * 1000)
             self._done += 1
             for result in results:
                 self._record(result, planned=result is results[0])
@@ -111,6 +113,8 @@ class Driver:
     def _skip_reason(self, check: Check) -> str | None:
         if check.needs_key and not self.facts.api_key_given:
             return "no --api-key given"
+        if check.bearer_only and not self.facts.bearer_auth:
+            return "the target authenticates with a custom header, not the Bearer scheme"
         if not check.sends:
             return None
         if self.skip_all or self.stop_reason:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 import xml.etree.ElementTree as ET
 from collections import Counter
@@ -28,6 +29,8 @@ ALLURE_STATUS = {
     Outcome.ERROR: Status.BROKEN,
     Outcome.UNSUPPORTED: Status.SKIPPED,
     Outcome.SKIPPED: Status.SKIPPED,
+    Outcome.XFAILED: Status.SKIPPED,  # a known failure: labelled "known"
+    Outcome.XPASSED: Status.PASSED,  # a stale baseline entry: labelled "stale"
 }
 TOTAL_KEYS = {
     Outcome.PASSED: "passed",
@@ -36,6 +39,8 @@ TOTAL_KEYS = {
     Outcome.UNSUPPORTED: "unsupported",
     Outcome.SKIPPED: "skipped",
     Outcome.ERROR: "errors",
+    Outcome.XFAILED: "xfailed",
+    Outcome.XPASSED: "xpassed",
 }
 
 
@@ -66,6 +71,9 @@ class RunInfo:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     reference: bool = False
+    target_name: str = ""  # the targets file's name for the target, if run from one
+    baseline: str | None = None  # the baseline file applied, if any
+    strict_baseline: bool = False
 
 
 def totals(results: list[Result], info: RunInfo) -> dict[str, Any]:
@@ -82,11 +90,13 @@ def summary(results: list[Result], info: RunInfo) -> dict[str, Any]:
         "tool": {"name": "conformance", "version": info.version},
         "spec": {"path": info.spec_path, "sha256": info.spec_sha256, "file_sha256": info.spec_file_sha256},
         "target": {
+            "name": info.target_name or None,
             "base_url": info.base_url,
             "model": info.model,
             "profile": info.profile,
             "reference": info.reference,
         },
+        "baseline": {"path": info.baseline, "strict": info.strict_baseline} if info.baseline else None,
         "seed": info.seed,
         "started_at": info.started_at,
         "finished_at": info.finished_at,
@@ -105,23 +115,30 @@ def _md_cell(text: str | None, limit: int = 300) -> str:
 def markdown(results: list[Result], info: RunInfo) -> str:
     t = totals(results, info)
     incomplete = "INCOMPLETE (" + ("stopped early" if info.stopped else "infrastructure errors") + ")"
-    verdict = {0: "conforms", 1: "FAILED", 3: incomplete}.get(info.exit_code, "?")
+    verdict = {0: "conforms", 1: "FAILED", 2: "NOT RUN (configuration)", 3: incomplete}.get(info.exit_code, "?")
     lines = [
         f"# Conformance: {verdict}",
         "",
-        f"Target `{info.base_url}`, model `{info.model}`, profile `{info.profile}`, seed `{info.seed}`.  ",
+        f"Target {_md_cell(info.target_name) + ' ' if info.target_name else ''}`{_md_cell(info.base_url)}`, "
+        f"model `{_md_cell(info.model)}`, profile `{info.profile}`, seed `{info.seed}`.  ",
         f"conformance {info.version}; contract sha256 `{info.spec_sha256[:16]}`; "
         f"{info.started_at} to {info.finished_at}.",
         "",
-        "| passed | failed | warned | unsupported | skipped | errors | requests | tokens (prompt + completion) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| passed | failed | warned | unsupported | skipped | errors | xfailed | xpassed | requests | tokens |",
+        "|---|---|---|---|---|---|---|---|---|---|",
         f"| {t['passed']} | {t['failed']} | {t['warned']} | {t['unsupported']} | {t['skipped']} | {t['errors']} "
-        f"| {t['requests']} | {t['prompt_tokens']} + {t['completion_tokens']} |",
+        f"| {t['xfailed']} | {t['xpassed']} | {t['requests']} | {t['prompt_tokens']} + {t['completion_tokens']} |",
         "",
     ]
+    stale = [r for r in results if r.outcome is Outcome.XPASSED]
+    if stale:  # first, so a baseline cannot rot silently
+        lines += [f"**Stale baseline entries ({len(stale)}): these known failures pass now; remove them.**", ""]
+        lines += [f"- `{r.id}`: {_md_cell((r.known or {}).get('reason'), 200)}" for r in stale] + [""]
+    if t["xfailed"]:
+        lines += [f"Known failures (baseline `{info.baseline}`): {t['xfailed']} still failing, not counted.", ""]
     if info.stopped:
         lines += [f"**Stopped:** {info.stopped}", ""]
-    order = [Outcome.FAILED, Outcome.ERROR, Outcome.WARNED, Outcome.UNSUPPORTED, Outcome.SKIPPED]
+    order = [Outcome.FAILED, Outcome.ERROR, Outcome.WARNED, Outcome.UNSUPPORTED, Outcome.SKIPPED, Outcome.XFAILED]
     for outcome in order:
         chosen = [r for r in results if r.outcome is outcome]
         if not chosen:
@@ -160,9 +177,9 @@ def junit(results: list[Result], info: RunInfo) -> bytes:
         "testsuite",
         name=f"conformance.{info.profile}",
         tests=str(len(results)),
-        failures=str(t["failed"]),
+        failures=str(t["failed"] + (t["xpassed"] if info.strict_baseline else 0)),
         errors=str(t["errors"]),
-        skipped=str(t["unsupported"] + t["skipped"]),
+        skipped=str(t["unsupported"] + t["skipped"] + t["xfailed"]),
         time=f"{sum(r.duration_s for r in results):.3f}",
         timestamp=info.started_at,
     )
@@ -170,6 +187,7 @@ def junit(results: list[Result], info: RunInfo) -> bytes:
     for name, value in (
         ("tool.version", info.version),
         ("spec.sha256", info.spec_sha256),
+        ("target.name", info.target_name),
         ("target.base_url", info.base_url),
         ("target.model", info.model),
         ("target.profile", info.profile),
@@ -190,8 +208,12 @@ def junit(results: list[Result], info: RunInfo) -> bytes:
         if r.outcome is Outcome.WARNED:
             ET.SubElement(case_props, "property", name="warning", value=r.message)
         detail = r.message + (f"\nreproduce: {r.reproduce}" if r.reproduce else "")
-        if r.outcome is Outcome.FAILED:
+        if r.outcome is Outcome.XPASSED:
+            ET.SubElement(case_props, "property", name="stale_baseline", value=r.message)
+        if r.outcome is Outcome.FAILED or (r.outcome is Outcome.XPASSED and info.strict_baseline):
             ET.SubElement(case, "failure", message=r.message[:500], type=r.level).text = detail
+        elif r.outcome is Outcome.XFAILED:
+            ET.SubElement(case, "skipped", message=f"known failure: {r.message[:500]}")
         elif r.outcome is Outcome.ERROR:
             ET.SubElement(case, "error", message=r.message[:500], type="infrastructure").text = detail
         elif r.outcome in (Outcome.SKIPPED, Outcome.UNSUPPORTED):
@@ -207,9 +229,15 @@ def allure(results: list[Result], info: RunInfo, directory: Path) -> None:
     logger = AllureFileLogger(str(directory), clean=True)
     for r in results:
         group, _, _name = r.id.rpartition(".")
-        key = hashlib.md5(f"{info.profile}:{r.id}".encode()).hexdigest()
+        # one history per profile, target and model: several targets share one report without reading as retries
+        key = hashlib.md5(
+            f"{info.profile}:{info.target_name or info.base_url}:{info.model}:{r.id}".encode()
+        ).hexdigest()
+        target = info.target_name or info.base_url
         labels = [
-            Label("suite", f"conformance ({info.profile})"),
+            Label("suite", f"{target} ({info.model}, {info.profile})"),
+            Label("host", target),
+            Label("category", category(r)),
             Label("parentSuite", r.id.split(".")[0]),
             Label("subSuite", group),
             Label("severity", "critical" if r.level == "MUST" else "normal"),
@@ -218,6 +246,10 @@ def allure(results: list[Result], info: RunInfo, directory: Path) -> None:
         ]
         if r.outcome is Outcome.WARNED:
             labels.append(Label("tag", "warning"))
+        if r.outcome is Outcome.XFAILED:
+            labels.append(Label("tag", "known"))
+        if r.outcome is Outcome.XPASSED:
+            labels.append(Label("tag", "stale"))
         attachments = []
         for a in r.attachments:
             source = ATTACHMENT_PATTERN.format(
@@ -236,12 +268,14 @@ def allure(results: list[Result], info: RunInfo, directory: Path) -> None:
             fullName=r.id,
             name=r.id,
             status=ALLURE_STATUS[r.outcome],
-            statusDetails=StatusDetails(message=f"{r.outcome.value}: {r.message}", trace=r.reproduce),
+            statusDetails=StatusDetails(message=_status_message(r), trace=r.reproduce),
             description=f"Clause `{r.clause}`: {r.citation}\n\nField: `{r.field}`. Level: {r.level}.",
             labels=labels,
             parameters=[Parameter(name="field", value=str(r.field)), Parameter(name="clause", value=r.clause)],
             attachments=attachments,
             stage="finished",
+            start=r.start_ms or None,
+            stop=r.stop_ms or None,
         )
         logger.report_result(test)
     environment = {
@@ -253,16 +287,7 @@ def allure(results: list[Result], info: RunInfo, directory: Path) -> None:
         "seed": str(info.seed),
     }
     (directory / "environment.properties").write_text("".join(f"{k}={v}\n" for k, v in environment.items()))
-    categories = [
-        {"name": "Contract failures (MUST)", "matchedStatuses": ["failed"]},
-        {"name": "Infrastructure errors", "matchedStatuses": ["broken"]},
-        {
-            "name": "Warnings (SHOULD or interoperability)",
-            "matchedStatuses": ["passed"],
-            "messageRegex": "(?s)warned:.*",
-        },
-        {"name": "Unsupported capabilities", "matchedStatuses": ["skipped"], "messageRegex": "(?s)unsupported:.*"},
-    ]
+    categories = allure_categories()
     (directory / "categories.json").write_text(json.dumps(categories, indent=2))
     executor = {
         "name": "conformance",
@@ -270,6 +295,56 @@ def allure(results: list[Result], info: RunInfo, directory: Path) -> None:
         "buildName": f"conformance {info.version} seed {info.seed}",
     }
     (directory / "executor.json").write_text(json.dumps(executor, indent=2))
+
+
+# Allure categories, first match wins. Every result's status message starts with its category's name, so a
+# plain prefix pattern (valid in Java and JavaScript regular expressions alike; no inline flags) places it.
+CATEGORIES = (
+    ("Range not enforced", "failed"),
+    ("Server error on bad input", "failed"),
+    ("Schema violation", "failed"),
+    ("Other contract failure", "failed"),
+    ("Unsupported capability", "skipped"),
+    ("Infrastructure error", "broken"),
+    ("Known failure (baseline)", "skipped"),
+    ("Stale baseline entry", "passed"),
+    ("Warning (SHOULD)", "passed"),
+)
+
+
+def category(result: Result) -> str:
+    """The Allure category of a result (rule-based on its outcome, id and message)."""
+    message = result.message
+    if result.outcome is Outcome.FAILED:
+        if "a 5xx" in message or "server error" in message or "crashed the server" in message:
+            return "Server error on bad input"
+        if result.id.startswith("request.") and "an invalid value was accepted" in message:
+            return "Range not enforced"
+        if result.id.startswith("property.negative_data_rejection.") or "outside" in message:
+            return "Range not enforced"
+        if "breaks" in message or "schema" in message or result.id.startswith(("response.", "stream.chunk")):
+            return "Schema violation"
+        return "Other contract failure"
+    return {
+        Outcome.UNSUPPORTED: "Unsupported capability",
+        Outcome.ERROR: "Infrastructure error",
+        Outcome.XFAILED: "Known failure (baseline)",
+        Outcome.XPASSED: "Stale baseline entry",
+        Outcome.WARNED: "Warning (SHOULD)",
+    }.get(result.outcome, "")
+
+
+def _status_message(result: Result) -> str:
+    name = category(result)
+    return f"{name + ': ' if name else ''}{result.outcome.value}: {result.message}"
+
+
+def allure_categories() -> list[dict[str, Any]]:
+    """The categories for Allure 2's categories.json and Allure 3's config (see `allurerc.json` in the README)."""
+    return [
+        {"name": name, "matchedStatuses": [status], "messageRegex": re.escape(name) + ":.*"}
+        for name, status in CATEGORIES
+    ]
 
 
 def write_reports(results: list[Result], info: RunInfo, report_dir: Path) -> dict[str, Any]:

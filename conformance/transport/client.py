@@ -134,10 +134,16 @@ class TargetClient:
         max_requests: int | None = None,
         max_retry_wait: float = MAX_RETRY_WAIT_S,
         max_response_bytes: int = MAX_RESPONSE_BYTES,
+        chat_path: str = CHAT_PATH,
+        query: dict[str, str] | None = None,
+        auth_header: str = "authorization",
+        auth_prefix: str = "Bearer ",
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         """`timeout`: the whole-response deadline of one request (connect, headers and body or stream), also each
         network operation's timeout. `max_response_bytes`: the largest answer read, after decompression.
+        `chat_path`, `query`: where chat completions are (Azure: `/openai/deployments/NAME/chat/completions` with
+        `api-version`). `auth_header`, `auth_prefix`: how the key is sent (default `Authorization: Bearer KEY`).
         `transport`: an httpx transport to send through instead of the network (an in-process server)."""
         self.base_url = normalise_base_url(base_url)
         self.public_base_url = strip_credentials(self.base_url)
@@ -147,6 +153,10 @@ class TargetClient:
         self.max_retry_wait = max_retry_wait
         self.timeout = timeout
         self.max_response_bytes = max_response_bytes
+        self.chat_path = "/" + chat_path.lstrip("/")
+        self.query = dict(query or {})
+        self.auth_header = auth_header.lower()
+        self.auth_prefix = auth_prefix
         self.usage = Usage()
         self.budget_hit = False  # a request was not sent because `max_requests` was reached
         self._lock = threading.Lock()
@@ -178,7 +188,8 @@ class TargetClient:
     ) -> Exchange:
         """POST `body` (JSON, or a raw string with `raw=True`) to the chat-completions path.
 
-        `authorization`: DEFAULT_AUTH sends the run's key; None sends no header; a string is sent as is.
+        `authorization`: DEFAULT_AUTH sends the run's key; None sends no header; a string is sent as is, in the
+        target's auth header (a `Bearer ` prefix becomes the target's own prefix).
         """
         headers = {
             "content-type": "application/json",
@@ -187,11 +198,14 @@ class TargetClient:
         }
         if authorization is DEFAULT_AUTH:
             if self.api_key:
-                headers["authorization"] = f"Bearer {self.api_key}"
+                headers[self.auth_header] = f"{self.auth_prefix}{self.api_key}"
         elif authorization is not None:
-            headers["authorization"] = str(authorization)
+            value = str(authorization)
+            if value.startswith("Bearer ") and self.auth_prefix != "Bearer ":
+                value = self.auth_prefix + value.removeprefix("Bearer ")
+            headers[self.auth_header] = value
         content = body.encode() if raw else json.dumps(body).encode()
-        url = self.base_url + CHAT_PATH
+        url = self.base_url + self.chat_path
         exchange = Exchange(
             method="POST",
             url=strip_credentials(url),
@@ -252,7 +266,7 @@ class TargetClient:
         """The model ids `GET /v1/models` lists (one counted request, same deadline and caps), or None."""
         headers = {"accept": "application/json", "accept-encoding": "gzip, deflate"}
         if self.api_key:
-            headers["authorization"] = f"Bearer {self.api_key}"
+            headers[self.auth_header] = f"{self.auth_prefix}{self.api_key}"
         try:
             self._take_budget()
             response, received, _ = self._send(self.base_url + "/v1/models", b"", headers, method="GET")
@@ -272,7 +286,8 @@ class TargetClient:
         most `MAX_STREAM_EVENTS` events or `MAX_STREAM_BYTES` bytes, then closed. Returns the response, its body,
         and why it was cut (or None)."""
         deadline = time.monotonic() + self.timeout
-        with self._http.stream(method, url, content=content or None, headers=headers) as response:
+        params = self.query or None
+        with self._http.stream(method, url, content=content or None, headers=headers, params=params) as response:
             decoder = _Decoder(response.headers.get("content-encoding", ""))
             is_stream = "text/event-stream" in response.headers.get("content-type", "")
             body = bytearray()

@@ -1,0 +1,111 @@
+"""Known failures (a baseline): a target's known breaks, so that a new regression is not lost among them.
+
+A baseline file lists result ids (globs allowed), each with a reason and an issue link:
+
+    known:
+      - id: request.temperature.*
+        reason: the proxy passes sampling parameters through unchecked
+        issue: https://github.com/example/provider/issues/12
+
+A `failed` result matching an entry becomes `xfailed` (it does not fail the run); a `passed` one becomes `xpassed`:
+the entry is stale, listed at the top of every report, failing the run only with `--strict-baseline`. Pure: reads
+and writes files, imports only the records.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from conformance.records import Outcome, Result
+
+__all__ = ["Baseline", "BaselineError", "baseline_from_summary"]
+
+
+class BaselineError(Exception):
+    """A baseline file that cannot be read or does not have the expected shape."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: str
+    reason: str
+    issue: str = ""
+
+    def shown(self) -> dict[str, str]:
+        return {"id": self.id, "reason": self.reason, **({"issue": self.issue} if self.issue else {})}
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The known failures of one target."""
+
+    entries: tuple[Entry, ...]
+    path: str = ""
+
+    @classmethod
+    def load(cls, path: str | Path) -> Baseline:
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise BaselineError(f"cannot read baseline {path}: {exc}") from None
+        items = data.get("known") if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            raise BaselineError(f"baseline {path}: expected a mapping with a `known` list")
+        entries = []
+        for i, item in enumerate(items):
+            if not isinstance(item, dict) or not isinstance(item.get("id"), str) or not item["id"]:
+                raise BaselineError(f"baseline {path}: known[{i}] needs an `id` (a result id or glob)")
+            reason, issue = item.get("reason", ""), item.get("issue", "")
+            if not isinstance(reason, str) or not reason.strip() or not isinstance(issue, str):
+                raise BaselineError(f"baseline {path}: known[{i}] ({item['id']}) needs a `reason`; `issue` is a link")
+            entries.append(Entry(item["id"], reason.strip(), issue))
+        return cls(tuple(entries), str(path))
+
+    def entry_for(self, rid: str) -> Entry | None:
+        return next((e for e in self.entries if fnmatch.fnmatchcase(rid, e.id)), None)
+
+    def apply(self, results: list[Result]) -> list[Result]:
+        """`failed` results it lists become `xfailed`. An entry none of whose results fails any more, and at
+        least one of which passes, is stale: its `passed` results become `xpassed` (a glob's other passing ids
+        stay `passed` while one of its results still fails)."""
+        matched = {id(r): self.entry_for(r.id) for r in results}
+        still_failing = {e for r in results if (e := matched[id(r)]) is not None and r.outcome is Outcome.FAILED}
+        out = []
+        for result in results:
+            entry = matched[id(result)]
+            if entry is not None and result.outcome is Outcome.FAILED:
+                link = f", {entry.issue}" if entry.issue else ""
+                message = f"known failure ({entry.reason}{link}): {result.message}"
+                result = dataclasses.replace(result, outcome=Outcome.XFAILED, message=message, known=entry.shown())
+            elif entry is not None and entry not in still_failing and result.outcome is Outcome.PASSED:
+                message = f"stale baseline entry {entry.id!r} ({entry.reason}): it passes now. {result.message}"
+                result = dataclasses.replace(result, outcome=Outcome.XPASSED, message=message, known=entry.shown())
+            out.append(result)
+        return out
+
+
+def baseline_from_summary(summary_path: str | Path) -> str:
+    """A baseline (YAML text) listing a run's failures, as a starting point: each reason is the failure's message,
+    to be replaced by the real cause, and each issue left empty to fill in."""
+    try:
+        data: Any = json.loads(Path(summary_path).read_text(encoding="utf-8"))
+        results = data["results"]
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        raise BaselineError(f"cannot read {summary_path} as a summary.json: {exc}") from None
+    known = [
+        {"id": r["id"], "reason": str(r.get("message", "")).split(" | ")[0][:200] or "known failure", "issue": ""}
+        for r in results
+        if isinstance(r, dict) and r.get("outcome") in ("failed", "xfailed")
+    ]
+    header = (
+        f"# Known failures, from {Path(summary_path).name}. Replace each reason with the real cause and link the\n"
+        "# issue that tracks it; ids may be globs (request.temperature.*).\n"
+    )
+    return header + yaml.safe_dump({"known": known}, sort_keys=False, allow_unicode=True, width=110)
