@@ -23,7 +23,8 @@ def main() -> None:
             code, _, elapsed, peak = run_measured(url, Path(report_dir), *args)
             totals = json.loads((Path(report_dir) / "summary.json").read_text())["totals"]
         shown = " ".join(args) or "full run"
-        print(f"{mode:<10} {shown:<40} exit {code}  peak {peak:4.0f} MB  {elapsed:5.1f} s  {totals['requests']} requests")
+        measured = f"exit {code}  peak {peak:4.0f} MB  {elapsed:5.1f} s  {totals['requests']} requests"
+        print(f"{mode:<10} {shown:<40} {measured}")
 
 
 if __name__ == "__main__":
