@@ -345,6 +345,27 @@ def serve_command(
         raise click.UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
+@cli.command("report")
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output directory.")
+@click.option(
+    "--history",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A JSON-lines file kept between nights: appended to, and read for the trend.",
+)
+def report_command(run_dirs: tuple[Path, ...], out: Path, history: Path | None) -> None:
+    """Build report.html, matrix.md and a badge per target from several runs' summary.json."""
+    from conformance.report.matrix import ReportError, build
+
+    try:
+        built = build(list(run_dirs), out, history)
+    except ReportError as exc:
+        raise click.UsageError(str(exc)) from None
+    except OSError as exc:
+        raise click.UsageError(f"cannot write the report: {exc.strerror or exc}") from None
+    click.echo(f"report of {built['runs']} runs: {out}/report.html, {out}/matrix.md, {out}/badges/", err=True)
+
+
 @cli.command("baseline")
 @click.argument("summary", type=click.Path(dir_okay=False))
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="The baseline file to write.")
