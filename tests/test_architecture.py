@@ -9,18 +9,20 @@ PACKAGE = Path(__file__).resolve().parent.parent / "conformance"
 ALLOWED = {
     "records": set(),
     "contract": set(),
+    "config": set(),
+    "baseline": {"records"},
     "transport": {"records"},
     "checks": {"contract", "records"},
     "driver": {"checks", "contract", "records", "transport"},
     "report": {"records"},
     "reference": {"contract"},
-    "runner": {"records", "contract", "transport", "checks", "driver", "report", "reference"},
-    "cli": {"runner", "contract", "reference", "checks"},
+    "runner": {"records", "contract", "transport", "checks", "driver", "report", "reference", "baseline"},
+    "cli": {"runner", "contract", "reference", "checks", "config", "baseline", "report"},
     "__main__": {"cli"},
     "__init__": set(),
 }
 HTTP_CLIENTS = {"httpx", "httpx_sse", "requests", "urllib3", "aiohttp", "starlette", "uvicorn"}
-NO_HTTP = {"records", "contract", "checks", "report"}
+NO_HTTP = {"records", "contract", "checks", "report", "config", "baseline"}
 
 
 def unit_of(path: Path) -> str:

@@ -75,7 +75,7 @@ def test_a_trend_over_three_nights(three_runs: list[Path], tmp_path: Path) -> No
 
 def test_everything_a_target_sent_is_escaped_and_no_key_is_in_any_report(tmp_path: Path) -> None:
     """A hostile run: a message carrying markup; report.html and matrix.md escape it; the canary key is nowhere."""
-    code, data = run_in_process(tmp_path, ("created_string",), args=HAND_WRITTEN, target_name="t<script>")
+    _, data = run_in_process(tmp_path, ("created_string",), args=HAND_WRITTEN, target_name="t<script>")
     run = next(tmp_path.glob("reports-*"))
     summary = json.loads((run / "summary.json").read_text())
     summary["results"][0]["message"] = "<img src=x onerror=alert(1)> | `code` " + "\x1b[31m"
