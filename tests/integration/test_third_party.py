@@ -48,7 +48,7 @@ SERVERS = {
     ),
     "prism": Server(
         "prism",
-        (str(HERE / "prism/node_modules/.bin/prism"), "mock", "-h", "127.0.0.1", str(ROOT / "openapi.yaml")),
+        (str(HERE / "node/node_modules/.bin/prism"), "mock", "-h", "127.0.0.1", str(ROOT / "openapi.yaml")),
         "sk-prism-any-key",
         "m",
         ("--seed", "7", "--timeout", "5"),
