@@ -288,7 +288,13 @@ def allure(results: list[Result], info: RunInfo, directory: Path) -> None:
     }
     (directory / "environment.properties").write_text("".join(f"{k}={v}\n" for k, v in environment.items()))
     categories = allure_categories()
-    (directory / "categories.json").write_text(json.dumps(categories, indent=2))
+    (directory / "categories.json").write_text(json.dumps(categories, indent=2))  # read by Allure 2
+    allurerc = {  # Allure 3 reads its categories from its config: `allure generate ... --config allurerc.json`
+        "name": "conformance",
+        "categories": {"rules": categories},
+        "historyPath": "./allure-history.jsonl",
+    }
+    (directory.parent / "allurerc.json").write_text(json.dumps(allurerc, indent=2))
     executor = {
         "name": "conformance",
         "type": "conformance",
