@@ -243,7 +243,8 @@ h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.5em}
 table{border-collapse:collapse;width:100%;table-layout:fixed}
 td,th{border:1px solid #ddd;padding:3px 4px;vertical-align:top;overflow-wrap:anywhere;word-break:break-word}
 th{background:#f4f4f4;font-weight:600}
-td.c{text-align:center;width:2.2em}
+td.c,th.c{text-align:center}
+.matrix th:first-child{width:60%}
 .passed{background:#e6f4ea}.failed{background:#fce8e6;font-weight:700}.warned{background:#fef7e0}
 .error{background:#f3e8fd}.xfailed{background:#eee;color:#666}.xpassed{background:#fff3cd}
 .skipped,.unsupported{color:#888}

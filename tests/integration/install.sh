@@ -26,3 +26,9 @@ fi
 echo "node tools: prism $(cd "$here/node" && node -p 'require("@stoplight/prism-cli/package.json").version')," \
   "allure $("$here/node/node_modules/.bin/allure" --version)" \
   "($((SECONDS - started)) s)"
+started=$SECONDS
+if ! command -v chromium > /dev/null; then  # the browser test drives Debian's Chromium through Playwright
+  if [ "$(id -u)" = 0 ]; then apt_get="apt-get"; else apt_get="sudo apt-get"; fi
+  $apt_get update -qq && DEBIAN_FRONTEND=noninteractive $apt_get install -y -qq chromium > /dev/null
+fi
+echo "chromium: $(chromium --version 2>/dev/null || echo 'not installed') ($((SECONDS - started)) s)"
