@@ -94,8 +94,8 @@ def _rate(value: float | None) -> str:
 
 def _md(text: Any) -> str:
     """Text from a run, safe in a Markdown table cell: no markup, no pipe, no code span, one line."""
-    text = html.escape(str(text), quote=False).replace("\\", "\\\\").replace("|", "\\|").replace("`", "'")
-    return text.replace("\n", " ").replace("\r", " ")
+    shown = html.escape(str(text), quote=False).replace("\\", "\\\\").replace("|", "\\|").replace("`", "'")
+    return shown.replace("\n", " ").replace("\r", " ")
 
 
 def _e(text: Any) -> str:
