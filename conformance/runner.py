@@ -155,6 +155,10 @@ def run(settings: RunSettings) -> int:
                 timeout=settings.timeout,
                 max_requests=settings.max_requests,
                 max_response_bytes=settings.max_response_bytes,
+                chat_path=settings.chat_path,
+                query=settings.query,
+                auth_header=settings.auth_header,
+                auth_prefix=settings.auth_prefix,
                 transport=settings.transport,
             )
             shown_url = "bundled reference server" if is_reference else client.public_base_url

@@ -141,3 +141,60 @@ def test_a_custom_chat_path_query_and_auth_header(tmp_path: Path) -> None:
     assert request.headers["api-key"] == KEY and "authorization" not in request.headers
     assert KEY not in exchange.curl() and "api-key: $CONFORMANCE_API_KEY" in exchange.curl()
     assert json.loads(exchange.text) == {"ok": True}
+
+
+@pytest.mark.slow
+def test_an_azure_shaped_target_end_to_end(server: Callable[..., AbstractContextManager[str]], tmp_path: Path) -> None:
+    """A target behind another chat path, an `api-version` query parameter and an `api-key` header (a proxy in
+    front of the reference server translates): every check passes, `auth.non_bearer_scheme` is skipped."""
+    import asyncio
+    import threading
+    import time
+
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    with server() as upstream:
+
+        async def forward(request: Request) -> Response:
+            if request.query_params.get("api-version") != "2024-10-21":
+                return Response('{"error": {"code": "404", "message": "no api-version"}}', 404)
+            headers = {"content-type": "application/json"}
+            if "api-key" in request.headers:
+                headers["authorization"] = f"Bearer {request.headers['api-key']}"
+            async with httpx.AsyncClient() as client:
+                answer = await client.post(f"{upstream}/v1/chat/completions", content=await request.body(),
+                                           headers=headers)  # fmt: skip
+            kept = {"content-type": answer.headers.get("content-type", "application/json")}
+            return Response(answer.content, answer.status_code, headers=kept)
+
+        app = Starlette(routes=[Route("/openai/deployments/d/chat/completions", forward, methods=["POST"])])
+        proxy = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="critical", lifespan="off"))
+        thread = threading.Thread(target=lambda: asyncio.run(proxy.serve()), daemon=True)
+        thread.start()
+        while not proxy.started:
+            time.sleep(0.01)
+        url = f"http://127.0.0.1:{proxy.servers[0].sockets[0].getsockname()[1]}"
+        try:
+            target = {
+                "name": "azure", "base_url": url, "model": MODEL, "api_key_env": "AZURE_KEY",
+                "chat_path": "/openai/deployments/d/chat/completions", "query": {"api-version": "2024-10-21"},
+                "auth": {"header": "api-key", "prefix": ""},
+            }  # fmt: skip
+            config = tmp_path / "c.yaml"
+            config.write_text(yaml.safe_dump({"seed": 7, "skip": ["property.*"], "targets": [target]}))
+            proc = run_cli("run", "--config", str(config), "--target", "azure", "--report-dir", str(tmp_path / "r"),
+                           env={"AZURE_KEY": KEY})  # fmt: skip
+        finally:
+            proxy.should_exit = True
+            thread.join(timeout=5)
+    data = summary(tmp_path / "r")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    outcomes = {r["id"]: r["outcome"] for r in data["results"]}
+    assert outcomes["auth.non_bearer_scheme"] == "skipped"
+    assert outcomes["auth.wrong_token"] == outcomes["auth.missing_token"] == "passed"
+    assert {o for rid, o in outcomes.items() if rid != "auth.non_bearer_scheme"} <= {"passed", "warned"}
+    assert KEY not in (tmp_path / "r" / "summary.json").read_text()
