@@ -8,6 +8,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 import httpx
+import pytest
 import yaml
 from conftest import KEY, MODEL, outcome_ids, run_cli, run_in_process, summary
 
