@@ -101,6 +101,7 @@ def serve_process() -> Iterator[Callable[..., str]]:
         proc.wait(timeout=10)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("fault", "failed"),
     [
@@ -229,8 +230,12 @@ def _config(tmp_path: Path, text: str | bytes) -> str:
         ("report dir in /proc", "not writable"),
     ],
 )
-def test_bad_input_is_a_usage_error_and_nothing_is_sent(case: str, says: str, tmp_path: Path) -> None:
-    """Issue 10, rows 8, 9, 11-14: exit 2, one line, no traceback, and no connection made to the target."""
+def test_bad_input_is_a_usage_error_and_nothing_is_sent(
+    case: str, says: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 10, rows 8, 9, 11-14: exit 2, one line, no traceback, and no connection made to the target (the
+    CLI's entry point called in process: the same code as `conformance`, without a new interpreter per case)."""
+    from conformance.cli import main
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
@@ -259,7 +264,13 @@ def test_bad_input_is_a_usage_error_and_nothing_is_sent(case: str, says: str, tm
         }[case]
         if "--report-dir" not in args:
             args = [*args, "--report-dir", str(tmp_path / "reports")]
-        proc = run_cli("run", *args, env=env)
+        for name in [k for k in os.environ if k.startswith("CONFORMANCE_")]:
+            monkeypatch.delenv(name)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        code = main(["run", *args])
+        out, err = capsys.readouterr()
+        proc = subprocess.CompletedProcess(["conformance"], code, out, err)
         assert proc.returncode == 2, proc.stderr[-2000:]
         assert says.lower() in one_clear_line(proc).lower()
         with pytest.raises(TimeoutError):
@@ -303,6 +314,7 @@ def test_a_budget_below_the_hand_written_checks_is_said_before_and_the_run_is_in
     assert "INCOMPLETE" in (tmp_path / "summary.md").read_text()
 
 
+@pytest.mark.slow
 def test_the_hand_written_checks_auth_included_run_before_the_property_layer(tmp_path: Path) -> None:
     """A budget cuts generation first: with room for the hand-written checks only, every auth check has run."""
     proc = run_cli("run", "--max-requests", "240", "--seed", "7", "--report-dir", str(tmp_path))

@@ -53,6 +53,7 @@ def test_a_baseline_is_written_from_a_run(tmp_path: Path) -> None:
     assert {e.id for e in Baseline.load(out).entries} == FAULT_FAILS
 
 
+@pytest.mark.slow
 def test_all_targets_runs_each_into_its_own_directory(
     server: Callable[..., AbstractContextManager[str]], tmp_path: Path
 ) -> None:
