@@ -106,13 +106,8 @@ async def _answer(mode: str, request: Request) -> Response:
 
 
 @contextmanager
-def hostile_server(mode: str) -> Iterator[str]:
-    """Serve `mode` on a free port of 127.0.0.1 in a background thread; yield the base URL."""
-
-    async def endpoint(request: Request) -> Response:
-        return await _answer(mode, request)
-
-    app = Starlette(routes=[Route("/v1/chat/completions", endpoint, methods=["POST"])])
+def serving(app: Any) -> Iterator[str]:
+    """Serve an ASGI `app` on a free port of 127.0.0.1 in a background thread; yield the base URL."""
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="critical", lifespan="off"))
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
     thread.start()
@@ -125,3 +120,12 @@ def hostile_server(mode: str) -> Iterator[str]:
         server.should_exit = True
         server.force_exit = True
         thread.join(timeout=5)
+
+
+def hostile_server(mode: str) -> Any:
+    """`with hostile_server(mode) as url:` a server answering every request the `mode` way."""
+
+    async def endpoint(request: Request) -> Response:
+        return await _answer(mode, request)
+
+    return serving(Starlette(routes=[Route("/v1/chat/completions", endpoint, methods=["POST"])]))

@@ -236,6 +236,7 @@ def test_bad_input_is_a_usage_error_and_nothing_is_sent(
     """Issue 10, rows 8, 9, 11-14: exit 2, one line, no traceback, and no connection made to the target (the
     CLI's entry point called in process: the same code as `conformance`, without a new interpreter per case)."""
     from conformance.cli import main
+
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen()

@@ -149,11 +149,7 @@ def test_a_custom_chat_path_query_and_auth_header(tmp_path: Path) -> None:
 def test_an_azure_shaped_target_end_to_end(server: Callable[..., AbstractContextManager[str]], tmp_path: Path) -> None:
     """A target behind another chat path, an `api-version` query parameter and an `api-key` header (a proxy in
     front of the reference server translates): every check passes, `auth.non_bearer_scheme` is skipped."""
-    import asyncio
-    import threading
-    import time
-
-    import uvicorn
+    from hostile import serving
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import Response
@@ -174,13 +170,7 @@ def test_an_azure_shaped_target_end_to_end(server: Callable[..., AbstractContext
             return Response(answer.content, answer.status_code, headers=kept)
 
         app = Starlette(routes=[Route("/openai/deployments/d/chat/completions", forward, methods=["POST"])])
-        proxy = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="critical", lifespan="off"))
-        thread = threading.Thread(target=lambda: asyncio.run(proxy.serve()), daemon=True)
-        thread.start()
-        while not proxy.started:
-            time.sleep(0.01)
-        url = f"http://127.0.0.1:{proxy.servers[0].sockets[0].getsockname()[1]}"
-        try:
+        with serving(app) as url:
             target = {
                 "name": "azure", "base_url": url, "model": MODEL, "api_key_env": "AZURE_KEY",
                 "chat_path": "/openai/deployments/d/chat/completions", "query": {"api-version": "2024-10-21"},
@@ -190,9 +180,6 @@ def test_an_azure_shaped_target_end_to_end(server: Callable[..., AbstractContext
             config.write_text(yaml.safe_dump({"seed": 7, "skip": ["property.*"], "targets": [target]}))
             proc = run_cli("run", "--config", str(config), "--target", "azure", "--report-dir", str(tmp_path / "r"),
                            env={"AZURE_KEY": KEY})  # fmt: skip
-        finally:
-            proxy.should_exit = True
-            thread.join(timeout=5)
     data = summary(tmp_path / "r")
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     outcomes = {r["id"]: r["outcome"] for r in data["results"]}
