@@ -13,24 +13,20 @@ per fault and seed, and the totals.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import io
 import json
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import uvicorn
-
 from conformance.contract import load_contract
-from conformance.reference import DEFAULT_MODEL, ServerConfig, create_app
+from conformance.reference import DEFAULT_MODEL, ServerConfig, create_app, serving
 from conformance.runner import RunSettings, run
 
 KEY = "sk-benchmark"
@@ -65,18 +61,8 @@ def server(fault: str) -> Iterator[tuple[str, list[int]]]:
             count[0] += 1
         await app(scope, receive, send)
 
-    config = uvicorn.Config(counted, host="127.0.0.1", port=0, log_level="critical", lifespan="off")
-    instance = uvicorn.Server(config)
-    thread = threading.Thread(target=lambda: asyncio.run(instance.serve()), daemon=True)
-    thread.start()
-    while not instance.started:
-        time.sleep(0.01)
-    port = instance.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}", count
-    finally:
-        instance.should_exit = True
-        thread.join(timeout=5)
+    with serving(counted, log_level="critical") as url:
+        yield url, count
 
 
 def layer(url: str, seed: int, workdir: Path) -> bool:

@@ -6,18 +6,16 @@ import asyncio
 import functools
 import gzip
 import json
-import threading
-import time
 import zlib
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
+
+from conformance.reference import serving
 
 CREATED = 1_764_000_000
 
@@ -105,27 +103,11 @@ async def _answer(mode: str, request: Request) -> Response:
     raise AssertionError(mode)
 
 
-@contextmanager
-def serving(app: Any) -> Iterator[str]:
-    """Serve an ASGI `app` on a free port of 127.0.0.1 in a background thread; yield the base URL."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="critical", lifespan="off"))
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        server.force_exit = True
-        thread.join(timeout=5)
-
-
 def hostile_server(mode: str) -> Any:
     """`with hostile_server(mode) as url:` a server answering every request the `mode` way."""
 
     async def endpoint(request: Request) -> Response:
         return await _answer(mode, request)
 
-    return serving(Starlette(routes=[Route("/v1/chat/completions", endpoint, methods=["POST"])]))
+    app = Starlette(routes=[Route("/v1/chat/completions", endpoint, methods=["POST"])])
+    return serving(app, name=f"hostile-{mode}", log_level="critical")

@@ -13,6 +13,7 @@ import yaml
 from conftest import KEY, MODEL, outcome_ids, run_cli, run_in_process, summary
 
 from conformance.baseline import Baseline
+from conformance.reference import serving
 from conformance.reference.faults import HAND_WRITTEN
 from conformance.transport import TargetClient
 
@@ -149,7 +150,6 @@ def test_a_custom_chat_path_query_and_auth_header(tmp_path: Path) -> None:
 def test_an_azure_shaped_target_end_to_end(server: Callable[..., AbstractContextManager[str]], tmp_path: Path) -> None:
     """A target behind another chat path, an `api-version` query parameter and an `api-key` header (a proxy in
     front of the reference server translates): every check passes, `auth.non_bearer_scheme` is skipped."""
-    from hostile import serving
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import Response

@@ -7,6 +7,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from typing import Any
 
 import anyio.from_thread
 import httpx
@@ -14,7 +15,6 @@ import uvicorn
 
 from conformance.reference.app import DEFAULT_MODEL, VARIANTS, ServerConfig, create_app
 from conformance.reference.faults import FAULTS, PARAMETRIC, Fault, Probe, Proof, every_proof
-from conformance.reference.wire import reset_after_500
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -30,6 +30,7 @@ __all__ = [
     "in_process",
     "running_server",
     "serve",
+    "serving",
 ]
 
 
@@ -50,26 +51,34 @@ def serve(
 
 
 @contextmanager
-def running_server(config: ServerConfig, host: str = "127.0.0.1") -> Iterator[str]:
-    """Run the reference server on a free port in a background thread; yield its base URL (that of a wire proxy
-    in front of it when a fault acts on the wire)."""
-    server = uvicorn.Server(uvicorn.Config(create_app(config), host=host, port=0, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), name="reference-server", daemon=True)
+def serving(app: Any, host: str = "127.0.0.1", name: str = "asgi-server", log_level: str = "warning") -> Iterator[str]:
+    """Serve an ASGI `app` on a free port in a background thread; yield its base URL."""
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=0, log_level=log_level, lifespan="off"))
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), name=name, daemon=True)
     thread.start()
     while not server.started:
         if not thread.is_alive():
-            raise RuntimeError("the reference server did not start")
+            raise RuntimeError(f"{name} did not start")
         threading.Event().wait(0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        with ExitStack() as stack:
-            url = f"http://{host}:{port}"
-            if "reset_after_500" in config.faults:
-                url = stack.enter_context(reset_after_500(url, host))
-            yield url
+        yield f"http://{host}:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=5)
+
+
+@contextmanager
+def running_server(config: ServerConfig, host: str = "127.0.0.1") -> Iterator[str]:
+    """Run the reference server on a free port in a background thread; yield its base URL (that of the proxies
+    in front of it when faults act on the wire)."""
+    with ExitStack() as stack:
+        url = stack.enter_context(serving(create_app(config), host, "reference-server"))
+        for name in sorted(config.faults):
+            fault = FAULTS.get(name)
+            if fault is not None and fault.wire is not None:
+                url = stack.enter_context(fault.wire(url, host))
+        yield url
 
 
 @contextmanager

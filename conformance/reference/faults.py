@@ -12,10 +12,12 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from conformance.contract import Contract
+from conformance.reference.wire import reset_after_500
 
 __all__ = [
     "FAULTS",
@@ -92,7 +94,8 @@ class Fault:
     stage: Stage
     proves: tuple[Proof, ...] = ()
     probe: Probe | None = None
-    socket: bool = False  # acts on the wire: proven over a real socket only
+    # wire stage, over a real socket only: a proxy put in front of the server, (upstream URL, host) -> its URL
+    wire: Callable[[str, str], AbstractContextManager[str]] | None = None
     # request stage
     malformed_status: int | None = None  # status for a body that is not JSON
     before: Callable[[dict[str, Any]], None] | None = None  # before validation: may raise ApiError or mutate
@@ -116,6 +119,11 @@ class Fault:
     # wire stage (server state across requests)
     answer_after: int | None = None  # after this many requests, every request gets 503
     crash_first: Callable[[dict[str, Any]], bool] | None = None  # the first such request answers 500, once
+
+    @property
+    def socket(self) -> bool:
+        """Acts on the wire: proven over a real socket only."""
+        return self.wire is not None
 
     def described(self) -> str:
         """One line for `conformance serve --list-faults`: what it does and what it proves."""
@@ -1052,7 +1060,7 @@ FAULTS: dict[str, Fault] = {
                     args=(*HAND_WRITTEN, "--only", "request.temperature.*"),
                 ),
             ),
-            socket=True,
+            wire=reset_after_500,
         ),
         Fault(
             "stop_empty_string_500",
