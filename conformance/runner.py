@@ -21,6 +21,7 @@ import httpx
 from conformance import __version__
 from conformance.baseline import Baseline
 from conformance.checks import (
+    Check,
     Facts,
     body,
     infrastructure_problem,
@@ -175,6 +176,7 @@ def run(settings: RunSettings) -> int:
                 bearer_auth=settings.auth_header.lower() == "authorization" and settings.auth_prefix == "Bearer ",
             )
             driver: Driver | None = None
+            planned = plan(contract)
             try:
                 preflight = client.chat(body(facts))
                 if is_server_error(preflight):  # rule 10: an identical repeat decides whether it is a crash
@@ -206,7 +208,6 @@ def run(settings: RunSettings) -> int:
                     )
                     if preflight.status != 200:
                         driver.skip_all = f"the minimal request was answered HTTP {preflight.status}, not 200"
-                    planned = plan(contract)
                     needed = driver.requests_needed(planned)
                     if client.remaining is not None and client.remaining < needed:
                         _say(
@@ -216,16 +217,16 @@ def run(settings: RunSettings) -> int:
                         )
                     driver.run(planned)
                     stopped = driver.stop_reason
-                    if stopped is None and (driver.budget_cut or client.budget_hit):
+                    if stopped is None and client.budget_hit:
                         stopped = f"incomplete: --max-requests {client.max_requests} reached before every check ran"
                 results = driver.results if driver else []
                 if driver is not None:  # nothing planned vanishes: a check that ended without a record is an error
                     results += _not_run(
-                        contract, settings, {r.id for r in results}, "it ended without a record", Outcome.ERROR
+                        planned, settings, {r.id for r in results}, "it ended without a record", Outcome.ERROR
                     )
             except KeyboardInterrupt:
                 stopped, results = "interrupted", driver.results if driver else []
-                results = results + _not_run(contract, settings, {r.id for r in results}, stopped)
+                results = results + _not_run(planned, settings, {r.id for r in results}, stopped)
             finally:
                 client.close()
                 signals.reporting = True
@@ -291,12 +292,13 @@ def _stop_on_signals() -> Iterator[_Signals]:
 
 
 def _not_run(
-    contract: Contract, settings: RunSettings, done: set[str], reason: str, outcome: Outcome = Outcome.SKIPPED
+    planned: list[Check], settings: RunSettings, done: set[str], reason: str, outcome: Outcome = Outcome.SKIPPED
 ) -> list[Result]:
-    """A result (`skipped` unless told) for each selected check that has no result yet."""
+    """A result (`skipped` unless told) for each selected check of `planned` that has no result yet."""
+    contract = settings.contract
     return [
         make_result(contract, c.id, c.pointer, c.field, outcome, f"not run: {reason}", level=c.level)
-        for c in plan(contract)
+        for c in planned
         if c.id not in done and selected(c.id, settings.only, settings.skip)
     ]
 

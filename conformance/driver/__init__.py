@@ -58,8 +58,6 @@ class Driver:
     results: list[Result] = field(default_factory=list)
     cache: dict[str, Exchange] = field(default_factory=dict)
     property_run: object | None = None  # the property layer's state, shared by its two generation modes
-    needed: int = 0  # distinct requests the selected hand-written checks send (repeats after a 5xx aside)
-    budget_cut: bool = False  # a check was not run because --max-requests was reached
     _errors_in_a_row: int = 0
     _planned: int = 0
     _done: int = 0
@@ -70,7 +68,6 @@ class Driver:
         chosen = [c for c in checks if selected(c.id, self.only, self.skip)]
         self._planned = len(chosen)
         last_use = {key: i for i, check in enumerate(chosen) for key in _keys(check.recipes)}
-        self.needed = self.requests_needed(chosen)
         for i, check in enumerate(chosen):
             started, wall = time.monotonic(), time.time()
             results = self._results(check)
@@ -104,8 +101,7 @@ class Driver:
             exchanges, inconclusive = self._exchanges(check)
             refused = self._refused(check, exchanges)
             return [evaluate(check, self.facts, exchanges, refused, inconclusive)]
-        except BudgetExhausted as exc:
-            self.budget_cut = True
+        except BudgetExhausted as exc:  # the client notes that the budget cut the run
             return [self._plain(check, Outcome.SKIPPED, f"not run: {exc}")]
         except Exception as exc:  # a bug of ours must not take the run down: record it
             return [self._plain(check, Outcome.ERROR, f"the check itself failed: {type(exc).__name__}: {exc}")]
@@ -125,7 +121,7 @@ class Driver:
         if check.long and not self.facts.limit_honoured:
             return "the target did not honour the completion limit (response.minimal.completion_limit)"
         if self.client.remaining == 0:
-            self.budget_cut = True
+            self.client.budget_hit = True
             return f"--max-requests {self.client.max_requests} reached"
         return None
 
