@@ -191,19 +191,14 @@ class TargetClient:
         `authorization`: DEFAULT_AUTH sends the run's key; None sends no header; a string is sent as is, in the
         target's auth header (a `Bearer ` prefix becomes the target's own prefix).
         """
-        headers = {
-            "content-type": "application/json",
-            "accept": "application/json, text/event-stream",
-            "accept-encoding": "gzip, deflate",  # what _Decoder reads, bounded
-        }
-        if authorization is DEFAULT_AUTH:
-            if self.api_key:
-                headers[self.auth_header] = f"{self.auth_prefix}{self.api_key}"
-        elif authorization is not None:
-            value = str(authorization)
-            if value.startswith("Bearer ") and self.auth_prefix != "Bearer ":
-                value = self.auth_prefix + value.removeprefix("Bearer ")
-            headers[self.auth_header] = value
+        headers = {"content-type": "application/json", **self._headers("application/json, text/event-stream")}
+        if authorization is not DEFAULT_AUTH:  # another header than the run's key, or none
+            headers.pop(self.auth_header, None)
+            if authorization is not None:
+                value = str(authorization)
+                if value.startswith("Bearer ") and self.auth_prefix != "Bearer ":
+                    value = self.auth_prefix + value.removeprefix("Bearer ")
+                headers[self.auth_header] = value
         content = body.encode() if raw else json.dumps(body).encode()
         url = self.base_url + self.chat_path
         exchange = Exchange(
@@ -262,14 +257,20 @@ class TargetClient:
         self._count_tokens(exchange)
         return exchange
 
-    def models(self) -> list[str] | None:
-        """The model ids `GET /v1/models` lists (one counted request, same deadline and caps), or None."""
-        headers = {"accept": "application/json", "accept-encoding": "gzip, deflate"}
+    def _headers(self, accept: str) -> dict[str, str]:
+        """What every request sends: what it accepts, the encodings `_Decoder` reads (bounded), the run's key."""
+        headers = {"accept": accept, "accept-encoding": "gzip, deflate"}
         if self.api_key:
             headers[self.auth_header] = f"{self.auth_prefix}{self.api_key}"
+        return headers
+
+    def models(self) -> list[str] | None:
+        """The model ids `GET /v1/models` lists (one counted request, same deadline and caps), or None."""
         try:
             self._take_budget()
-            response, received, _ = self._send(self.base_url + "/v1/models", b"", headers, method="GET")
+            response, received, _ = self._send(
+                self.base_url + "/v1/models", b"", self._headers("application/json"), method="GET"
+            )
             data = load_json(received.decode("utf-8"))
         except (BudgetExhausted, ResponseTooLarge, DeadlinePassed, httpx.HTTPError, ValueError):
             return None
@@ -292,12 +293,16 @@ class TargetClient:
             is_stream = "text/event-stream" in response.headers.get("content-type", "")
             body = bytearray()
             truncated = None
+
+            def take(piece: bytes, final: bool = False) -> None:
+                body.extend(decoder.decode(piece, self.max_response_bytes + 1 - len(body), final))
+                if len(body) > self.max_response_bytes:
+                    raise ResponseTooLarge(f"answer larger than {self.max_response_bytes} bytes (after decompression)")
+
             # a response built in memory (a mock transport) arrives already read
             pieces = [response.content] if response.is_stream_consumed else response.iter_raw()
             for piece in pieces:
-                body += decoder.decode(piece, self.max_response_bytes + 1 - len(body))
-                if len(body) > self.max_response_bytes:
-                    raise ResponseTooLarge(f"answer larger than {self.max_response_bytes} bytes (after decompression)")
+                take(piece)
                 if time.monotonic() > deadline:
                     raise DeadlinePassed(f"answer not complete within {self.timeout:g}s")
                 if is_stream and (len(body) > MAX_STREAM_BYTES or body.count(b"data:") > MAX_STREAM_EVENTS):
@@ -305,9 +310,7 @@ class TargetClient:
                     del body[_cut(body) :]
                     break
             else:
-                body += decoder.decode(b"", self.max_response_bytes + 1 - len(body), final=True)
-                if len(body) > self.max_response_bytes:
-                    raise ResponseTooLarge(f"answer larger than {self.max_response_bytes} bytes (after decompression)")
+                take(b"", final=True)
             return response, body, truncated  # no copy: answers may be large
 
     def _count_tokens(self, exchange: Exchange) -> None:
