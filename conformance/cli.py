@@ -121,18 +121,25 @@ def run_command(ctx: click.Context, /, **options: Any) -> None:
         api_key=options["api_key"],
         model=options["model"],
         report_dir=options["report_dir"],
-        seed=options["seed"],
-        max_examples=options["max_examples"],
         max_requests=options["max_requests"],
-        only=list(options["only"]),
-        skip=list(options["skip"]),
-        timeout=options["timeout"],
-        max_response_bytes=options["max_response_bytes"],
         capabilities=list(options["capabilities"]),
         baseline=_baseline(options["baseline"]),
-        strict_baseline=options["strict_baseline"],
+        **_shared(options),
     )
     sys.exit(run(settings))
+
+
+def _shared(options: dict[str, Any]) -> dict[str, Any]:
+    """The run settings a target of the config takes from the command line as they are."""
+    return {
+        "seed": options["seed"],
+        "max_examples": options["max_examples"],
+        "only": list(options["only"]),
+        "skip": list(options["skip"]),
+        "timeout": options["timeout"],
+        "max_response_bytes": options["max_response_bytes"],
+        "strict_baseline": options["strict_baseline"],
+    }
 
 
 def _baseline(path: str | Path | None) -> Baseline | None:
@@ -168,9 +175,14 @@ def _run_targets(ctx: click.Context, options: dict[str, Any], targets: list[Targ
             )
     else:
         chosen = targets
-    _check_selection(
-        _checked_contract(options["spec"], options["profile"]), list(options["only"]), list(options["skip"])
-    )
+    contracts: dict[str, Contract] = {}  # one contract per profile, checked once
+
+    def contract_of(profile: str) -> Contract:
+        if profile not in contracts:
+            contracts[profile] = _checked_contract(options["spec"], profile)
+        return contracts[profile]
+
+    _check_selection(contract_of(options["profile"]), list(options["only"]), list(options["skip"]))
     codes = []
     for target in chosen:
         report_dir = options["report_dir"] / target.name if options["all_targets"] else options["report_dir"]
@@ -182,18 +194,12 @@ def _run_targets(ctx: click.Context, options: dict[str, Any], targets: list[Targ
             continue
         baseline_path = target.baseline or options["baseline"]
         settings = RunSettings(
-            contract=_checked_contract(options["spec"], target.profile or options["profile"]),
+            contract=contract_of(target.profile or options["profile"]),
             base_url=_checked_base_url(target.base_url),
             api_key=key,
             model=target.model,
             report_dir=report_dir,
-            seed=options["seed"],
-            max_examples=options["max_examples"],
             max_requests=target.max_requests or options["max_requests"],
-            only=list(options["only"]),
-            skip=list(options["skip"]),
-            timeout=options["timeout"],
-            max_response_bytes=options["max_response_bytes"],
             capabilities=sorted(set(options["capabilities"]) | set(target.capabilities)),
             target_name=target.name,
             chat_path=target.chat_path,
@@ -201,7 +207,7 @@ def _run_targets(ctx: click.Context, options: dict[str, Any], targets: list[Targ
             auth_header=target.auth_header,
             auth_prefix=target.auth_prefix,
             baseline=_baseline(baseline_path),
-            strict_baseline=options["strict_baseline"],
+            **_shared(options),
         )
         codes.append(run(settings))
     if EXIT_FAILED in codes:
