@@ -102,7 +102,6 @@ class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     largest_limit: int | None = None  # the largest completion limit sent (max_tokens or max_completion_tokens)
-    unlimited: int = 0  # JSON requests sent without a numeric completion limit
 
     def add_request(self, body: Any) -> None:
         """Count the completion limit of a JSON request body."""
@@ -110,7 +109,6 @@ class Usage:
             return
         limits = [v for k in LIMIT_FIELDS if isinstance(v := body.get(k), int) and not isinstance(v, bool)]
         if not limits:
-            self.unlimited += 1
             return
         self.largest_limit = max(limits + ([self.largest_limit] if self.largest_limit is not None else []))
 

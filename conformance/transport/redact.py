@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from conformance.records import KEY_PLACEHOLDER, Attachment, Result
@@ -41,7 +40,7 @@ def _char_pattern(char: str) -> str:
 
 
 class Redactor:
-    """Replaces every occurrence of the secret, in any of the forms above, in text and JSON values."""
+    """Replaces every occurrence of the secret, in any of the forms above, in text and in results."""
 
     def __init__(self, secret: str | None) -> None:
         self.secret = secret or None
@@ -55,15 +54,6 @@ class Redactor:
     def clean(self, value: str) -> str:
         """Redacted, then made visible: what any output may show of a target's text."""
         return visible(self.text(value))
-
-    def value(self, value: Any) -> Any:
-        if isinstance(value, str):
-            return self.clean(value)
-        if isinstance(value, list):
-            return [self.value(item) for item in value]
-        if isinstance(value, dict):
-            return {self.clean(str(k)): self.value(v) for k, v in value.items()}
-        return value
 
     def result(self, result: Result) -> Result:
         """A result as it may leave the process: every text field redacted and made visible."""
