@@ -10,9 +10,10 @@ import dataclasses
 import enum
 import json
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 __all__ = [
     "KEY_PLACEHOLDER",
@@ -20,6 +21,7 @@ __all__ = [
     "RETRY_STATUSES",
     "Attachment",
     "Exchange",
+    "FrozenMap",
     "Level",
     "Outcome",
     "Result",
@@ -71,6 +73,26 @@ class Outcome(enum.StrEnum):
     XPASSED = "xpassed"  # a known failure that now passes: the baseline entry is stale
 
 
+class FrozenMap(dict[str, Any]):
+    """A read-only mapping for the collections of a record (headers, a baseline entry): built once, never
+    changed. A `dict` underneath, so that JSON, copies and comparisons work as for any mapping."""
+
+    def _read_only(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise TypeError("a record's mapping is read-only")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = __ior__ = _read_only
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FrozenMap, (dict(self),))
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(tuple(sorted(self.items(), key=lambda item: item[0])))
+
+
+def _frozen_map(value: Mapping[str, Any] | None) -> FrozenMap:
+    return value if isinstance(value, FrozenMap) else FrozenMap(value or {})
+
+
 @dataclass(frozen=True)
 class SseEvent:
     """One server-sent event: its data (and name, if any)."""
@@ -79,29 +101,39 @@ class SseEvent:
     event: str = ""
 
 
-@dataclass
+@dataclass(frozen=True)
 class Exchange:
-    """One request and what came back, redacted. `error` is set when no HTTP answer was had.
+    """One request and what came back. `error` is set when no HTTP answer was had. Built once, by the transport,
+    when the answer is complete; never changed (`with_repeat` and `excerpt` make new ones).
 
     `events` holds the body parsed as a server-sent event stream (comments and keep-alives dropped); the
-    transport fills it in, so that nothing reading an exchange needs an HTTP library.
+    transport parses it, so that nothing reading an exchange needs an HTTP library.
     """
 
     method: str
     url: str
-    request_headers: dict[str, str]
+    request_headers: Mapping[str, str]
     request_body: Any
     raw_request: bool = False
     status: int | None = None
-    response_headers: dict[str, str] = dataclasses.field(default_factory=dict)
+    response_headers: Mapping[str, str] = dataclasses.field(default_factory=FrozenMap)
     text: str = ""
-    events: list[SseEvent] = dataclasses.field(default_factory=list)
+    events: tuple[SseEvent, ...] = ()
     error: str | None = None
     elapsed_s: float = 0.0
     attempts: int = 0
     repeat: Exchange | None = None  # an identical repeat, sent after a server error (design.md rule 10)
     truncated: str | None = None  # why the answer was not read to its end (a stream past its bound)
     body_problem: str | None = None  # why the body cannot be read as text (invalid UTF-8), from the transport
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "request_headers", _frozen_map(self.request_headers))
+        object.__setattr__(self, "response_headers", _frozen_map(self.response_headers))
+        object.__setattr__(self, "events", tuple(self.events))
+
+    def with_repeat(self, repeat: Exchange) -> Exchange:
+        """This exchange with the identical repeat sent after its server error (rule 10)."""
+        return dataclasses.replace(self, repeat=repeat)
 
     @property
     def content_type(self) -> str:
@@ -140,7 +172,7 @@ class Exchange:
         return dataclasses.replace(
             self,
             text=cut,
-            events=[],
+            events=(),
             repeat=self.repeat.excerpt(limit) if self.repeat is not None else None,
             truncated=self.truncated or (f"kept to its first {limit} characters" if cut != self.text else None),
         )
@@ -169,7 +201,7 @@ class Exchange:
         return f"HTTP {self.status} {self.content_type or '(no content-type)'}{problem}: {body}"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Attachment:
     """A redacted piece of evidence (request, response, stream) shown in Allure."""
 
@@ -178,9 +210,10 @@ class Attachment:
     mime: str = "application/json"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Result:
-    """One verdict on one clause and field of the contract."""
+    """One verdict on one clause and field of the contract. Built complete; each later step of a run (timing,
+    redaction, the baseline) makes a new one through the one function that owns that step."""
 
     id: str
     clause: str
@@ -190,11 +223,16 @@ class Result:
     outcome: Outcome
     message: str
     reproduce: str | None = None
-    attachments: list[Attachment] = dataclasses.field(default_factory=list)
+    attachments: tuple[Attachment, ...] = ()
     duration_s: float = 0.0
     start_ms: int = 0  # when its check started and stopped, in ms since the epoch (Allure's times)
     stop_ms: int = 0
-    known: dict[str, str] | None = None  # the baseline entry (id glob, reason, issue) it matched, if any
+    known: Mapping[str, str] | None = None  # the baseline entry (id glob, reason, issue) it matched, if any
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "attachments", tuple(self.attachments))
+        if self.known is not None:
+            object.__setattr__(self, "known", _frozen_map(self.known))
 
     def to_summary(self) -> dict[str, Any]:
         """The `results[]` entry of summary.json."""
@@ -207,5 +245,5 @@ class Result:
             "outcome": self.outcome.value,
             "message": self.message,
             "reproduce": self.reproduce if self.outcome not in (Outcome.PASSED, Outcome.XPASSED) else None,
-            **({"known": self.known} if self.known else {}),
+            **({"known": dict(self.known)} if self.known else {}),
         }

@@ -5,12 +5,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-import os
 import random
 import secrets
-import signal
 import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from conformance import __version__
+from conformance import __version__, interrupts
 from conformance.baseline import Baseline
 from conformance.checks import (
     Check,
@@ -85,12 +82,22 @@ def _show(line: str) -> None:
     print(visible(line), flush=True)
 
 
+@dataclass(frozen=True)
+class Target:
+    """What the run talks to: its base URL, key and model, and whether it is the bundled reference server."""
+
+    base_url: str
+    api_key: str | None
+    model: str
+    is_reference: bool
+
+
 @contextlib.contextmanager
-def _target(settings: RunSettings) -> Iterator[tuple[str, str | None, str, bool]]:
-    """(base URL, key, model, is_reference): the given target, or a bundled reference server."""
+def _target(settings: RunSettings) -> Iterator[Target]:
+    """The given target, or a bundled reference server started for the run."""
     if settings.base_url:
         assert settings.model, "--model is required with --base-url"
-        yield settings.base_url, settings.api_key, settings.model, False
+        yield Target(settings.base_url, settings.api_key, settings.model, False)
         return
     from conformance.reference import DEFAULT_MODEL, ServerConfig, running_server
 
@@ -98,7 +105,17 @@ def _target(settings: RunSettings) -> Iterator[tuple[str, str | None, str, bool]
     key = settings.api_key or f"ref-{secrets.token_urlsafe(16)}"
     config = ServerConfig(api_key=key, profile=settings.contract.profile, models=(model,), contract=settings.contract)
     with running_server(config) as url:
-        yield url, key, model, True
+        yield Target(url, key, model, True)
+
+
+@dataclass(frozen=True)
+class Ran:
+    """What the sending part of a run produced: its results, in order, why it stopped early (or None), and
+    whether the target was found misconfigured (exit 2, no reports)."""
+
+    results: tuple[Result, ...] = ()
+    stopped: str | None = None
+    usage_error: bool = False
 
 
 def unknown_model(model: str, preflight: Exchange, client: TargetClient) -> str | None:
@@ -142,153 +159,152 @@ def _limit_facts(facts: Facts, client: TargetClient, preflight: Exchange) -> Fac
 
 
 def run(settings: RunSettings) -> int:
-    """Run the suite against the target of `settings`; write reports; return the exit code."""
-    contract = settings.contract
-    seed = settings.seed if settings.seed is not None else random.randrange(2**31)
-    started = _now()
-    results: list[Result] = []
-    stopped: str | None = None
-    with _stop_on_signals() as signals:
-        with _target(settings) as (base_url, api_key, model, is_reference):
-            client = TargetClient(
-                base_url,
-                api_key,
-                timeout=settings.timeout,
-                max_requests=settings.max_requests,
-                max_response_bytes=settings.max_response_bytes,
-                chat_path=settings.chat_path,
-                query=settings.query,
-                auth_header=settings.auth_header,
-                auth_prefix=settings.auth_prefix,
-                transport=settings.transport,
-            )
-            shown_url = "bundled reference server" if is_reference else client.public_base_url
-            _say(
-                f"conformance {__version__}: target {shown_url}, model {model}, profile {contract.profile}, seed {seed}"
-            )
-            facts = Facts(
-                contract,
-                model,
-                seed,
-                frozenset(settings.capabilities),
-                api_key_given=bool(api_key),
-                clients=installed(),
-                bearer_auth=settings.auth_header.lower() == "authorization" and settings.auth_prefix == "Bearer ",
-            )
-            driver: Driver | None = None
-            planned = plan(contract)
+    """Run the suite against the target of `settings`; write reports; return the exit code. A SIGINT or SIGTERM
+    at any moment of it ends in reports (`conformance.interrupts`)."""
+    with interrupts.session():
+        seed = settings.seed if settings.seed is not None else random.randrange(2**31)
+        started = _now()
+        planned = plan(settings.contract)
+        with _target(settings) as target:
+            client = _client(settings, target)
             try:
-                preflight = client.chat(body(facts))
-                if is_server_error(preflight):  # rule 10: an identical repeat decides whether it is a crash
-                    repeat = client.chat(body(facts))
-                    if is_server_error(repeat):
-                        preflight.repeat = repeat
-                    else:
-                        shown = client.redactor.clean(preflight.describe(120))
-                        _say(f"conformance: preflight: {shown}, but an identical repeat was served")
-                        preflight = repeat
-                unknown = unknown_model(model, preflight, client)
-                if unknown:
-                    _say(f"conformance: {client.redactor.clean(unknown)}")
-                    return EXIT_USAGE
-                problem = preflight_problem(facts, preflight)
-                if problem:
-                    stopped = client.redactor.clean(problem)
-                    _say(f"conformance: preflight: {stopped}")
-                else:
-                    facts = _limit_facts(facts, client, preflight)
-                    driver = Driver(
-                        facts,
-                        client,
-                        preflight,
-                        only=settings.only,
-                        skip=settings.skip,
-                        progress=settings.progress,
-                        max_examples=settings.max_examples,
-                    )
-                    if preflight.status != 200:
-                        driver.skip_all = f"the minimal request was answered HTTP {preflight.status}, not 200"
-                    needed = driver.requests_needed(planned)
-                    if client.remaining is not None and client.remaining < needed:
-                        _say(
-                            f"conformance: --max-requests {client.max_requests} is below the {needed + 1} requests "
-                            "the selected hand-written checks need: the run will be incomplete (--skip runs less "
-                            "on purpose)"
-                        )
-                    driver.run(planned)
-                    stopped = driver.stop_reason
-                    if stopped is None and client.budget_hit:
-                        stopped = f"incomplete: --max-requests {client.max_requests} reached before every check ran"
-                results = driver.results if driver else []
-                if driver is not None:  # nothing planned vanishes: a check that ended without a record is an error
-                    results += _not_run(
-                        planned, settings, {r.id for r in results}, "it ended without a record", Outcome.ERROR
-                    )
-            except KeyboardInterrupt:
-                stopped, results = "interrupted", driver.results if driver else []
-                results = results + _not_run(planned, settings, {r.id for r in results}, stopped)
+                ran = _send(settings, target, client, seed, planned)
             finally:
                 client.close()
-                signals.reporting = True
-        info = RunInfo(
-            version=__version__,
-            spec_path=str(contract.path),
-            spec_sha256=contract.sha256,
-            spec_file_sha256=hashlib.sha256(contract.path.read_bytes()).hexdigest(),
-            base_url="reference" if is_reference else strip_credentials(client.base_url),
-            model=model,
-            profile=contract.profile,
-            seed=seed,
-            started_at=started,
-            finished_at=_now(),
-            stopped=stopped,
-            requests=client.usage.requests,
-            largest_completion_limit=client.usage.largest_limit,
-            prompt_tokens=client.usage.prompt_tokens,
-            completion_tokens=client.usage.completion_tokens,
-            reference=is_reference,
-            target_name=settings.target_name,
-            baseline=settings.baseline.path if settings.baseline else None,
-            strict_baseline=settings.strict_baseline,
-        )
-        if settings.baseline is not None:
-            results = settings.baseline.apply(results)
-        info.exit_code = exit_code(results, stopped, settings.strict_baseline)
-        write_reports(results, info, settings.report_dir)
-        _print_summary(results, info, settings.report_dir)
-        return info.exit_code
+                interrupts.reporting()
+        if ran.usage_error:
+            return EXIT_USAGE
+        return _report(settings, target, client, seed, started, ran)
 
 
-@dataclass
-class _Signals:
-    reporting: bool = False  # set once the run is over: a first signal then lets the reports be written
+def _client(settings: RunSettings, target: Target) -> TargetClient:
+    return TargetClient(
+        target.base_url,
+        target.api_key,
+        timeout=settings.timeout,
+        max_requests=settings.max_requests,
+        max_response_bytes=settings.max_response_bytes,
+        chat_path=settings.chat_path,
+        query=settings.query,
+        auth_header=settings.auth_header,
+        auth_prefix=settings.auth_prefix,
+        transport=settings.transport,
+    )
 
 
-@contextlib.contextmanager
-def _stop_on_signals() -> Iterator[_Signals]:
-    """The first SIGINT or SIGTERM stops the run (a KeyboardInterrupt where it is: an in-flight request is
-    abandoned) and the reports of what ran are written; a second SIGINT exits at once. Main thread only."""
-    state = _Signals()
-    if threading.current_thread() is not threading.main_thread():
-        yield state
-        return
-    received: list[int] = []
-
-    def handler(signum: int, frame: object) -> None:
-        if received:
-            if signum == signal.SIGINT:
-                os._exit(130)
-            return
-        received.append(signum)
-        if not state.reporting:
-            raise KeyboardInterrupt
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+def _send(settings: RunSettings, target: Target, client: TargetClient, seed: int, planned: list[Check]) -> Ran:
+    """Setup, the preflight, then every check; a signal (before or during) ends it with what ran."""
+    shown_url = "bundled reference server" if target.is_reference else client.public_base_url
+    profile = settings.contract.profile
+    _say(f"conformance {__version__}: target {shown_url}, model {target.model}, profile {profile}, seed {seed}")
+    driver: Driver | None = None
     try:
-        yield state
-    finally:
-        for number, old in previous.items():
-            signal.signal(number, old)
+        with interrupts.armed():
+            facts = _facts(settings, target, seed)
+            preflight = _preflight(facts, client)
+            unknown = unknown_model(target.model, preflight, client)
+            if unknown:
+                _say(f"conformance: {client.redactor.clean(unknown)}")
+                return Ran(usage_error=True)
+            problem = preflight_problem(facts, preflight)
+            if problem:
+                _say(f"conformance: preflight: {client.redactor.clean(problem)}")
+                return Ran(stopped=client.redactor.clean(problem))
+            driver = _driver(settings, _limit_facts(facts, client, preflight), client, preflight, planned)
+            driver.run(planned)
+    except KeyboardInterrupt:
+        done = tuple(driver.results) if driver else ()
+        return Ran(done + tuple(_not_run(planned, settings, {r.id for r in done}, "interrupted")), "interrupted")
+    stopped = driver.stop_reason
+    if stopped is None and client.budget_hit:
+        stopped = f"incomplete: --max-requests {client.max_requests} reached before every check ran"
+    # nothing planned vanishes: a check that ended without a record is an error
+    done = tuple(driver.results)
+    missing = _not_run(planned, settings, {r.id for r in done}, "it ended without a record", Outcome.ERROR)
+    return Ran(done + tuple(missing), stopped)
+
+
+def _facts(settings: RunSettings, target: Target, seed: int) -> Facts:
+    """What the checks may know of the run (the SDK clients imported here: a signal meanwhile still reports)."""
+    return Facts(
+        settings.contract,
+        target.model,
+        seed,
+        frozenset(settings.capabilities),
+        api_key_given=bool(target.api_key),
+        clients=installed(),
+        bearer_auth=settings.auth_header.lower() == "authorization" and settings.auth_prefix == "Bearer ",
+    )
+
+
+def _preflight(facts: Facts, client: TargetClient) -> Exchange:
+    """The minimal request; a server error is repeated once, identically (rule 10)."""
+    preflight = client.chat(body(facts))
+    if not is_server_error(preflight):
+        return preflight
+    repeat = client.chat(body(facts))
+    if is_server_error(repeat):
+        return preflight.with_repeat(repeat)
+    _say(
+        f"conformance: preflight: {client.redactor.clean(preflight.describe(120))}, but an identical repeat was served"
+    )
+    return repeat
+
+
+def _driver(
+    settings: RunSettings, facts: Facts, client: TargetClient, preflight: Exchange, planned: list[Check]
+) -> Driver:
+    driver = Driver(
+        facts,
+        client,
+        preflight,
+        only=settings.only,
+        skip=settings.skip,
+        progress=settings.progress,
+        max_examples=settings.max_examples,
+    )
+    if preflight.status != 200:
+        driver.skip_all = f"the minimal request was answered HTTP {preflight.status}, not 200"
+    needed = driver.requests_needed(planned)
+    if client.remaining is not None and client.remaining < needed:
+        _say(
+            f"conformance: --max-requests {client.max_requests} is below the {needed + 1} requests "
+            "the selected hand-written checks need: the run will be incomplete (--skip runs less on purpose)"
+        )
+    return driver
+
+
+def _report(settings: RunSettings, target: Target, client: TargetClient, seed: int, started: str, ran: Ran) -> int:
+    """The baseline applied, every report written, the summary printed; the exit code."""
+    contract = settings.contract
+    results = list(ran.results)
+    if settings.baseline is not None:
+        results = settings.baseline.apply(results)
+    info = RunInfo(
+        version=__version__,
+        spec_path=str(contract.path),
+        spec_sha256=contract.sha256,
+        spec_file_sha256=hashlib.sha256(contract.path.read_bytes()).hexdigest(),
+        base_url="reference" if target.is_reference else strip_credentials(client.base_url),
+        model=target.model,
+        profile=contract.profile,
+        seed=seed,
+        started_at=started,
+        finished_at=_now(),
+        exit_code=exit_code(results, ran.stopped, settings.strict_baseline),
+        stopped=ran.stopped,
+        requests=client.usage.requests,
+        largest_completion_limit=client.usage.largest_limit,
+        prompt_tokens=client.usage.prompt_tokens,
+        completion_tokens=client.usage.completion_tokens,
+        reference=target.is_reference,
+        target_name=settings.target_name,
+        baseline=settings.baseline.path if settings.baseline else None,
+        strict_baseline=settings.strict_baseline,
+    )
+    write_reports(results, info, settings.report_dir)
+    _print_summary(results, info, settings.report_dir)
+    return info.exit_code
 
 
 def _not_run(

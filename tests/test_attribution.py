@@ -90,14 +90,13 @@ def test_an_accepted_invalid_value_is_narrowed_to_its_field() -> None:
 
 
 def test_a_finding_that_does_not_reproduce_is_warned_under_no_guessed_field() -> None:
-    from conformance.driver.attribution import Attribution
-    from conformance.driver.property import _request_finding
+    from conformance.checks.properties import Attribution, request_finding
     from conformance.records import Exchange, Outcome
 
     facts = Facts(load_contract(), MODEL, 7)
     crashed = Exchange("POST", "http://t", {}, {**BASE, **MANY}, status=500, text="{}")
     repeat = Exchange("POST", "http://t", {}, {**BASE, **MANY}, status=200, text="{}")
     found = Attribution(None, repeat=repeat, note="not reproducible: an identical repeat got HTTP 200")
-    finding = _request_finding(facts, "server_error", crashed, found, "fuzzing", None)
+    finding = request_finding(facts, "server_error", crashed, found, "fuzzing", None)
     assert finding.outcome is Outcome.WARNED and finding.field == "body"
     assert "not reproducible" in finding.message and finding.exchanges == (crashed, repeat)

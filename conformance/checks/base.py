@@ -370,5 +370,5 @@ def make_result(
         outcome=outcome,
         message=message,
         reproduce=exchanges[-1].curl() if exchanges else None,
-        attachments=attachments,
+        attachments=tuple(attachments),
     )

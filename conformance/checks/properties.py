@@ -1,17 +1,47 @@
-"""The property-based layer's summary results (one per generation mode), and the judgements it runs on every
-generated exchange beside schemathesis' own checks. The driver runs the layer; its findings are recorded under
-`property.<check>.<field>`."""
+"""The property-based layer's checks: its summary results (one per generation mode), and the finding checks it
+judges every generated exchange with, as declarations with pure judges. The driver sends the layer's requests
+and attributes request-side findings (`conformance.driver.property`); everything decided about an exchange is
+decided here. Findings are recorded under `property.<check>.<field>`.
+
+What a finding means (rules 2, 3, 8 and 10 of docs/verdicts.md): a 5xx (not 502/503/504) is `failed` when an
+identical repeat gets a 5xx too, else `warned` as not reproducible; an invalid request accepted is `failed` when a
+constraint the profile's sources state is broken, else `warned` (the capture narrowed it); a valid request
+refused with a 4xx is `warned`; a response breaking its schema, content type, the error envelope, the usage
+arithmetic or a chunk's schema is `failed`. A finding from a generated body is reported under the field that
+reproduces it on the minimal request; one that does not reproduce is `warned`, never `failed` under a guessed
+field.
+"""
 
 from __future__ import annotations
 
-from conformance.checks.base import Check, Facts, Registry, Verdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from conformance.checks.base import Check, Facts, Registry, Verdict, clean_4xx, is_server_error
 from conformance.checks.reading import chunks_of, usage_problem
 from conformance.checks.status import envelope_errors
 from conformance.checks.streaming import chunk_problems
-from conformance.contract import REQUEST_SCHEMA
-from conformance.records import Exchange
+from conformance.contract import CHUNK_SCHEMA, ERROR_SCHEMA, OPERATION, REQUEST_SCHEMA, RESPONSE_SCHEMA, Contract
+from conformance.records import Exchange, Outcome
 
-__all__ = ["CHECKS", "MODES", "error_envelope", "stream_chunks", "usage_arithmetic"]
+__all__ = [
+    "CHECKS",
+    "CHECK_OF",
+    "MAX_FIELDS",
+    "MODES",
+    "RESPONSE_FINDINGS",
+    "Attribution",
+    "Finding",
+    "FindingCheck",
+    "Kind",
+    "error_envelope",
+    "request_finding",
+    "request_kind",
+    "response_findings",
+    "stream_chunks",
+    "usage_arithmetic",
+]
 
 CHECKS = Registry()
 MODES = ("positive", "negative")
@@ -60,3 +90,204 @@ def stream_chunks(facts: Facts, exchange: Exchange) -> str | None:
     if bad:
         return f"event data is not a JSON chunk: {bad[0][:120]!r}"
     return chunk_problems(facts.contract, chunks)
+
+
+# -- findings ----------------------------------------------------------------------------------------------------
+
+Kind = Literal["server_error", "accepted_invalid", "refused_valid"]
+MAX_FIELDS = 3  # a finding that needs more fields together than this is not reported under them
+USAGE_TOTAL = "#/components/schemas/CompletionUsage/properties/total_tokens"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One distinct finding of the property layer: a check, the field it is reported under, its verdict and the
+    exchanges (excerpts: judged already) and evidence shown."""
+
+    check: str
+    field: str
+    outcome: Outcome
+    pointer: str
+    message: str
+    exchanges: tuple[Exchange, ...]
+    evidence: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "exchanges", tuple(e.excerpt() for e in self.exchanges))
+
+    @property
+    def id(self) -> str:
+        return f"property.{self.check}.{self.field}"
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """What attributing one finding found: the fields that reproduce it on the minimal request (None: it did
+    not reproduce), the exchanges that show it, and what it cost."""
+
+    fields: tuple[str, ...] | None
+    minimal: Exchange | None = None
+    repeat: Exchange | None = None
+    requests: int = 0
+    note: str = ""
+    spent: bool = False  # the attribution budget ran out before anything was shown
+
+    @property
+    def name(self) -> str:
+        return "+".join(self.fields) if self.fields else "body"
+
+
+ResponseJudge = Callable[[Facts, Exchange], "tuple[str, str, str] | None"]
+
+
+@dataclass(frozen=True)
+class FindingCheck:
+    """A finding check of the property layer, declared like any check: `property.<name>.<field>`, its clause's
+    pointer, and, on the response side, a pure judge `(facts, exchange) -> (field, pointer, problem) | None`.
+    Request-side checks (`not_a_server_error`, ...) are judged by `request_finding` after attribution."""
+
+    name: str
+    side: Literal["request", "response"]
+    pointer: str
+    judge: ResponseJudge | None = None
+
+
+def _envelope_finding(facts: Facts, exchange: Exchange) -> tuple[str, str, str] | None:
+    problem = error_envelope(facts, exchange)
+    return ("error", ERROR_SCHEMA, problem) if problem else None
+
+
+def _schema_finding(facts: Facts, exchange: Exchange) -> tuple[str, str, str] | None:
+    if exchange.status != 200 or exchange.content_type != "application/json":
+        return None
+    body = exchange.json
+    problems = facts.contract.schema_errors(RESPONSE_SCHEMA, body) if exchange.is_json else ["the body is not JSON"]
+    if not problems:
+        return None
+    name = problems[0].split("/", 1)[0].split(":", 1)[0] if isinstance(body, dict) else "body"
+    return (name if name != "(root)" else "body"), RESPONSE_SCHEMA, "; ".join(problems)
+
+
+def _usage_finding(facts: Facts, exchange: Exchange) -> tuple[str, str, str] | None:
+    if exchange.content_type != "application/json":
+        return None
+    problem = usage_arithmetic(facts, exchange)
+    return ("usage", USAGE_TOTAL, problem) if problem else None
+
+
+def _chunks_finding(facts: Facts, exchange: Exchange) -> tuple[str, str, str] | None:
+    if exchange.content_type != "text/event-stream":
+        return None
+    problem = stream_chunks(facts, exchange)
+    return ("chunk", CHUNK_SCHEMA, problem) if problem else None
+
+
+def _content_type_finding(facts: Facts, exchange: Exchange) -> tuple[str, str, str] | None:
+    if exchange.status != 200 or exchange.content_type in ("application/json", "text/event-stream"):
+        return None
+    return "body", f"{OPERATION}/responses/200", f"a 200 answered as {exchange.content_type or '(none)'}"
+
+
+RESPONSE_FINDINGS = (
+    FindingCheck("error_envelope", "response", ERROR_SCHEMA, _envelope_finding),
+    FindingCheck("response_schema_conformance", "response", RESPONSE_SCHEMA, _schema_finding),
+    FindingCheck("usage_arithmetic", "response", USAGE_TOTAL, _usage_finding),
+    FindingCheck("stream_chunks", "response", CHUNK_SCHEMA, _chunks_finding),
+    FindingCheck("content_type_conformance", "response", f"{OPERATION}/responses/200", _content_type_finding),
+)
+REQUEST_FINDINGS = (
+    FindingCheck("not_a_server_error", "request", REQUEST_SCHEMA),
+    FindingCheck("negative_data_rejection", "request", REQUEST_SCHEMA),
+    FindingCheck("positive_data_acceptance", "request", REQUEST_SCHEMA),
+)
+CHECK_OF: dict[Kind, str] = {
+    "server_error": "not_a_server_error",
+    "accepted_invalid": "negative_data_rejection",
+    "refused_valid": "positive_data_acceptance",
+}
+
+
+def response_findings(facts: Facts, exchange: Exchange, sent: str) -> list[Finding]:
+    """What a response breaks of the contract, whatever the request: named by the response field."""
+    out = []
+    for check in RESPONSE_FINDINGS:
+        assert check.judge is not None
+        found = check.judge(facts, exchange)
+        if found is not None:
+            name, pointer, problem = found
+            evidence = f"sent {sent}; got {exchange.describe(300)}"
+            message = f"{check.name}: {problem}"
+            out.append(Finding(check.name, name, Outcome.FAILED, pointer, message, (exchange,), evidence=evidence))
+    return out
+
+
+def request_kind(exchange: Exchange, mode: str) -> Kind | None:
+    """The request-side finding an answer shows in a generation mode: a crash, an invalid request accepted, a
+    valid one refused; None."""
+    status = exchange.status or 0
+    if is_server_error(exchange):
+        return "server_error"
+    if mode == "negative" and 200 <= status < 300:
+        return "accepted_invalid"
+    if mode == "positive" and clean_4xx(exchange):
+        return "refused_valid"
+    return None
+
+
+def _pointer_of(contract: Contract, name: str) -> str:
+    top = name.split(".", 1)[0].split("+", 1)[0]
+    if top in contract.node(f"{REQUEST_SCHEMA}/properties"):
+        return contract.field_pointer(top)
+    return REQUEST_SCHEMA
+
+
+def request_finding(
+    facts: Facts, kind: Kind, exchange: Exchange, found: Attribution, phase: str, exact: str | None
+) -> Finding:
+    """A request-side finding from its attribution (rules 2, 3, 8, 10)."""
+    contract = facts.contract
+    check = CHECK_OF[kind]
+    original = f"original request: {exchange.curl()}"
+    shown = tuple(e for e in (exchange, found.repeat, found.minimal) if e is not None)
+    sent = (
+        "an edge value"
+        if phase == "edge values"
+        else f"a generated {'valid' if kind != 'accepted_invalid' else 'invalid'} request"
+    )
+    if found.fields is None:
+        name = exact or "body"
+        message = f"{check}: {found.note or 'not reproduced'}; reported as not reproducible, under no guessed field"
+        evidence = f"sent {sent}; got {exchange.describe(200)}; {original}"
+        return Finding(check, name, Outcome.WARNED, _pointer_of(contract, name), message, shown, evidence=evidence)
+    name = exact or found.name
+    minimal = found.minimal or exchange
+    where = f"reproduced on the minimal request with only {name}" if found.minimal else f"{name} alone"
+    if found.note:
+        where += f" ({found.note})"
+    if len(found.fields) > MAX_FIELDS:
+        outcome = Outcome.WARNED
+        why = f"reproduced only with {len(found.fields)} generated fields together, not narrowed to a field"
+        name = exact or "body"
+    elif kind == "server_error":
+        outcome = Outcome.FAILED
+        why = "a 5xx is never an answer, and an identical repeat got one too"
+    elif kind == "refused_valid":
+        outcome = Outcome.WARNED
+        why = "a valid request was refused (the contract allows it; a server may refuse by its own limits)"
+    else:
+        violations = contract.violations(REQUEST_SCHEMA, minimal.request_body)
+        captured = [v for v in violations if v.captured]
+        stated = [v for v in violations if not v.captured]
+        if stated:
+            outcome, why = (
+                Outcome.FAILED,
+                "an invalid request was accepted; it breaks "
+                + ", ".join(f"{v.keyword} at {v.pointer}" for v in stated[:3]),
+            )
+        else:
+            outcome = Outcome.WARNED
+            why = "accepted a value only the capture excludes: " + "; ".join(
+                sorted({str(v.captured) for v in captured})
+            )
+    evidence = f"{where}: {minimal.describe(200)}; {original}"
+    return Finding(check, name, outcome, _pointer_of(contract, name), f"{check}: {why}", shown, evidence=evidence)

@@ -2,12 +2,16 @@
 
 It maps what is not the target's fault to its outcome before a judge sees anything: a skipped selection, an
 exhausted budget, infrastructure trouble (rule 5), a refused capability (rule 4), an inconclusive output
-(rule 7); it stops sending after three consecutive infrastructure errors. The property layer's summaries are
-run by `conformance.driver.property`.
+(rule 7); it stops sending after three consecutive infrastructure errors. The property layer is run by
+`conformance.driver.property`, which returns its results to the driver.
+
+Results are frozen records: the driver makes each one complete (`_timed`: its times; `_record`: redacted, as it
+leaves the process) and appends it to its list; nothing changes a result once recorded.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -55,32 +59,65 @@ class Driver:
     max_examples: int | None = None
     skip_all: str | None = None  # the preflight was not answered 200: only checks of the preflight run
     stop_reason: str | None = None
-    results: list[Result] = field(default_factory=list)
+    results: list[Result] = field(default_factory=list)  # recorded so far, in order (append only)
     cache: dict[str, Exchange] = field(default_factory=dict)
-    property_run: object | None = None  # the property layer's state, shared by its two generation modes
     _errors_in_a_row: int = 0
     _planned: int = 0
     _done: int = 0
 
     def run(self, checks: list[Check]) -> list[Result]:
-        """Run the selected `checks` in order; return every result (also kept in `self.results`)."""
+        """Run the selected `checks` in order; return every result (also kept in `self.results`). The property
+        layer's checks run together, as one step, where the first of them is."""
         self.cache.setdefault(PREFLIGHT.key, self.preflight)
         chosen = [c for c in checks if selected(c.id, self.only, self.skip)]
         self._planned = len(chosen)
         last_use = {key: i for i, check in enumerate(chosen) for key in _keys(check.recipes)}
+        layer = [c for c in chosen if c.kind == "property"]
         for i, check in enumerate(chosen):
+            if check.kind == "property":
+                if check is layer[0]:
+                    self._property_layer(layer)
+                continue
             started, wall = time.monotonic(), time.time()
             results = self._results(check)
-            results[0].duration_s = time.monotonic() - started
-            for result in results:
-                result.start_ms, result.stop_ms = int(wall * 1000), int(time.time() * 1000)
             self._done += 1
-            for result in results:
-                self._record(result, planned=result is results[0])
+            for result in _timed(results, time.monotonic() - started, wall, time.time()):
+                self._record(result, planned=result.id == check.id)
             for key in _keys(check.recipes):  # judged by every check that reads it: keep an excerpt only
                 if last_use.get(key) == i and key in self.cache:
                     self.cache[key] = self.cache[key].excerpt()
         return self.results
+
+    def _property_layer(self, layer: list[Check]) -> None:
+        """The property layer's modes, run together; their results recorded in order. A signal during the layer
+        ends it with what it found, then stops the run."""
+        from conformance.driver.property import run_layer
+
+        sending: list[Check] = []
+        for check in layer:
+            reason = self._skip_reason(check)
+            if reason is None:
+                sending.append(check)
+            else:
+                self._done += 1
+                self._record(self._plain(check, Outcome.SKIPPED, f"not run: {reason}"))
+        if not sending:
+            return
+        try:
+            refused = self.refused(BASIC)
+        except BudgetExhausted as exc:
+            for check in sending:
+                self._done += 1
+                self._record(self._plain(check, Outcome.SKIPPED, f"not run: {exc}"))
+            return
+        parts, interrupted = run_layer(self.facts, self.client, sending, self.max_examples, refused, self.progress)
+        for part in parts:
+            self._done += 1
+            duration = (part.stop_ms - part.start_ms) / 1000
+            for result in _timed(part.results, duration, part.start_ms / 1000, part.stop_ms / 1000):
+                self._record(result, planned=result.id == part.check.id)
+        if interrupted:
+            raise KeyboardInterrupt
 
     def requests_needed(self, checks: list[Check]) -> int:
         """Distinct requests the selected hand-written checks send (the preflight and 5xx repeats aside)."""
@@ -94,10 +131,6 @@ class Driver:
         if reason is not None:
             return [self._plain(check, Outcome.SKIPPED, f"not run: {reason}")]
         try:
-            if check.kind == "property":
-                from conformance.driver.property import run_summary
-
-                return run_summary(self, check)
             exchanges, inconclusive = self._exchanges(check)
             refused = self._refused(check, exchanges)
             return [evaluate(check, self.facts, exchanges, refused, inconclusive)]
@@ -147,7 +180,8 @@ class Driver:
                 authorization = authorization.replace(RUN_KEY, self.client.api_key or "")
             exchange = self.client.chat(request.body, authorization=authorization, raw=request.raw)
             if is_server_error(exchange) and self.client.remaining != 0:  # rule 10: does an identical repeat agree?
-                exchange.repeat = self.client.chat(request.body, authorization=authorization, raw=request.raw)
+                repeat = self.client.chat(request.body, authorization=authorization, raw=request.raw)
+                exchange = exchange.with_repeat(repeat)
             self.cache[recipe.key] = exchange
         return self.cache[recipe.key]
 
@@ -191,3 +225,16 @@ class Driver:
             if result.outcome in (Outcome.FAILED, Outcome.ERROR):
                 line += f"\n{'':>{2 * width + 16}}{result.message.splitlines()[0][:300]}"
             print(line, flush=True)  # results on stdout; diagnostics on stderr
+
+
+def _timed(results: Iterable[Result], duration_s: float, started: float, stopped: float) -> list[Result]:
+    """Results with the times of the check that made them (seconds since the epoch; the duration on the first)."""
+    return [
+        dataclasses.replace(
+            result,
+            duration_s=duration_s if i == 0 else 0.0,
+            start_ms=int(started * 1000),
+            stop_ms=int(stopped * 1000),
+        )
+        for i, result in enumerate(results)
+    ]

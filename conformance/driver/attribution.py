@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from conformance.checks import Facts, is_server_error
 from conformance.checks import body as minimal_body
+from conformance.checks.properties import Attribution, Kind
 from conformance.contract import REQUEST_SCHEMA
 from conformance.records import Exchange
 from conformance.transport import BudgetExhausted, TargetClient
@@ -43,7 +44,6 @@ CAP = 4  # the completion limit of every generated or attributing request
 MAX_N = 2
 LIMIT_FIELDS = ("max_tokens", "max_completion_tokens")
 DROP = "\x00drop"  # a change that removes a field of the minimal request (a missing required field)
-Kind = Literal["server_error", "accepted_invalid", "refused_valid"]
 
 
 def reproduces(kind: Kind, exchange: Exchange) -> bool:
@@ -90,23 +90,6 @@ def ready(facts: Facts, body: dict[str, Any], protected: set[str]) -> dict[str, 
     if "n" not in protected and isinstance(body.get("n"), int) and body["n"] > MAX_N:
         body["n"] = MAX_N
     return body
-
-
-@dataclass
-class Attribution:
-    """What attributing one finding found: the fields that reproduce it on the minimal request (None: it did
-    not reproduce), the exchanges that show it, and what it cost."""
-
-    fields: tuple[str, ...] | None
-    minimal: Exchange | None = None
-    repeat: Exchange | None = None
-    requests: int = 0
-    note: str = ""
-    spent: bool = False  # the attribution budget ran out before anything was shown
-
-    @property
-    def name(self) -> str:
-        return "+".join(self.fields) if self.fields else "body"
 
 
 class _OutOfBudget(Exception):

@@ -7,13 +7,9 @@ Per generation mode (valid requests for `property.positive`, invalid ones for `p
 Every request goes through the run's `TargetClient` (auth, budget, counting, redaction); findings are recorded,
 never raised, and nothing is shrunk.
 
-What a verdict means here (design.md rules 2, 3, 8, 10): a 5xx (not 502/503/504) is `failed` when an identical
-repeat gets a 5xx too, else `warned` as not reproducible; an invalid request accepted is `failed` when a
-constraint the profile's sources state is broken, else `warned` (the capture narrowed it); a valid request
-refused with a 4xx is `warned` (servers refuse by their own limits); a response breaking its schema, content
-type, the error envelope, the usage arithmetic or a chunk's schema is `failed`. A finding from a generated body
-is reported under the field that reproduces it on the minimal request (`conformance.driver.attribution`); one
-that does not reproduce is `warned`, never `failed` under a guessed field.
+What a finding means is decided by the finding checks of `conformance.checks.properties` (pure judges); this
+module sends, attributes and counts. `run_layer` runs the selected modes and returns their results: it keeps no
+state on the driver.
 """
 
 from __future__ import annotations
@@ -22,8 +18,10 @@ import copy
 import json
 import sys
 import tempfile
+import time
+from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import hypothesis
 import hypothesis.configuration
@@ -33,55 +31,36 @@ from schemathesis.core.parameters import ParameterLocation
 from schemathesis.generation.hypothesis.builder import HypothesisTestConfig, HypothesisTestMode, create_test
 from schemathesis.generation.modes import GenerationMode
 
-from conformance.checks import BASIC, Check, Facts, clean_4xx, infrastructure_problem, make_result
+from conformance.checks import Check, Facts, infrastructure_problem, make_result
 from conformance.checks import body as body_of
-from conformance.checks.properties import error_envelope, stream_chunks, usage_arithmetic
+from conformance.checks.properties import (
+    Attribution,
+    Finding,
+    request_finding,
+    request_kind,
+    response_findings,
+)
 from conformance.checks.requests import SAMPLE_TOKEN as SAMPLE_KEY
-from conformance.contract import CHUNK_SCHEMA, ERROR_SCHEMA, OPERATION, REQUEST_SCHEMA, RESPONSE_SCHEMA, Contract
-from conformance.driver.attribution import CAP, PER_RUN, Attribution, Attributor, Kind, costly, is_server_error, ready
+from conformance.contract import REQUEST_SCHEMA, Contract
+from conformance.driver.attribution import CAP, PER_RUN, Attributor, costly, is_server_error, ready
 from conformance.driver.edges import CAPABILITY_OF, Spot, edge_values, spots
 from conformance.records import Exchange, Outcome, Result
 from conformance.transport import BudgetExhausted, TargetClient
 
-if TYPE_CHECKING:
-    from conformance.driver import Driver
-
-__all__ = ["DEFAULT_MAX_EXAMPLES", "Finding", "ModeReport", "PropertyRun", "prepare", "run_mode", "run_summary"]
+__all__ = ["DEFAULT_MAX_EXAMPLES", "LayerPart", "ModeReport", "prepare", "run_layer", "run_mode"]
 
 DEFAULT_MAX_EXAMPLES = 20  # fuzzing examples per generation mode, unless --max-examples
 PATH = "/v1/chat/completions"
-USAGE_TOTAL = "#/components/schemas/CompletionUsage/properties/total_tokens"
 MISSING = object()  # an edge "value": the field left out
-MAX_FIELDS = 3  # a finding that needs more fields together than this is not reported under them
 
 
 PROGRESS_EVERY = 25  # a progress line on stderr every this many generated requests
 
 
 @dataclass
-class Finding:
-    """One distinct finding: a check, the field it is reported under, its verdict and evidence, how often."""
-
-    check: str
-    field: str
-    outcome: Outcome
-    pointer: str
-    message: str
-    exchanges: tuple[Exchange, ...]
-    count: int = 1
-    evidence: str = ""
-
-    def __post_init__(self) -> None:  # judged already: keep what the report shows, not whole bodies
-        self.exchanges = tuple(e.excerpt() for e in self.exchanges)
-
-    @property
-    def id(self) -> str:
-        return f"property.{self.check}.{self.field}"
-
-
-@dataclass
 class ModeReport:
-    """What one generation mode did."""
+    """What one generation mode did: the layer's working tally while it runs (its results are built from it
+    once the layer is over)."""
 
     mode: str
     sent: int = 0
@@ -91,20 +70,18 @@ class ModeReport:
     unattributed: int = 0  # findings left unattributed: the attribution budget was spent
     stopped: str | None = None
     findings: dict[str, Finding] = field(default_factory=dict)
+    counts: Counter[str] = field(default_factory=Counter)  # requests that showed each finding id
 
     def add(self, finding: Finding) -> None:
-        if finding.id in self.findings:
-            self.findings[finding.id].count += 1
-        else:
-            self.findings[finding.id] = finding
+        self.findings.setdefault(finding.id, finding)
+        self.counts[finding.id] += 1
 
 
 @dataclass
-class PropertyRun:
-    """What both modes of one run share: the attributor (and its budget), the findings already reported."""
+class _Shared:
+    """What the modes of one layer share while it runs: the attributor (and its budget), bodies already judged."""
 
     attributor: Attributor
-    reported: dict[str, Result] = field(default_factory=dict)
     seen: set[str] = field(default_factory=set)  # bodies already judged for a request-side finding
 
 
@@ -199,123 +176,7 @@ def _skip_reason(case: Any) -> str | None:
     return None
 
 
-# -- judging ---------------------------------------------------------------------------------------------------
-
-
-def _pointer_of(contract: Contract, name: str) -> str:
-    top = name.split(".", 1)[0].split("+", 1)[0]
-    if top in contract.node(f"{REQUEST_SCHEMA}/properties"):
-        return contract.field_pointer(top)
-    return REQUEST_SCHEMA
-
-
-def _response_findings(facts: Facts, exchange: Exchange, sent: str) -> list[Finding]:
-    """What a response breaks of the contract, whatever the request: named by the response field."""
-    contract = facts.contract
-    out = []
-    status = exchange.status or 0
-
-    def add(check: str, name: str, pointer: str, problem: str) -> None:
-        evidence = f"sent {sent}; got {exchange.describe(300)}"
-        out.append(Finding(check, name, Outcome.FAILED, pointer, f"{check}: {problem}", (exchange,), evidence=evidence))
-
-    if status >= 400:
-        problem = error_envelope(facts, exchange)
-        if problem:
-            add("error_envelope", "error", ERROR_SCHEMA, problem)
-    elif status == 200:
-        if exchange.content_type == "application/json":
-            body = exchange.json
-            problems = contract.schema_errors(RESPONSE_SCHEMA, body) if exchange.is_json else ["the body is not JSON"]
-            if problems:
-                name = problems[0].split("/", 1)[0].split(":", 1)[0] if isinstance(body, dict) else "body"
-                add(
-                    "response_schema_conformance",
-                    name if name != "(root)" else "body",
-                    RESPONSE_SCHEMA,
-                    "; ".join(problems),
-                )
-            problem = usage_arithmetic(facts, exchange)
-            if problem:
-                add("usage_arithmetic", "usage", USAGE_TOTAL, problem)
-        elif exchange.content_type == "text/event-stream":
-            problem = stream_chunks(facts, exchange)
-            if problem:
-                add("stream_chunks", "chunk", CHUNK_SCHEMA, problem)
-        else:
-            got = exchange.content_type or "(none)"
-            add("content_type_conformance", "body", f"{OPERATION}/responses/200", f"a 200 answered as {got}")
-    return out
-
-
-def _request_kind(exchange: Exchange, mode: str) -> Kind | None:
-    status = exchange.status or 0
-    if is_server_error(exchange):
-        return "server_error"
-    if mode == "negative" and 200 <= status < 300:
-        return "accepted_invalid"
-    if mode == "positive" and clean_4xx(exchange):
-        return "refused_valid"
-    return None
-
-
-CHECK_OF: dict[Kind, str] = {
-    "server_error": "not_a_server_error",
-    "accepted_invalid": "negative_data_rejection",
-    "refused_valid": "positive_data_acceptance",
-}
-
-
-def _request_finding(
-    facts: Facts, kind: Kind, exchange: Exchange, found: Attribution, phase: str, exact: str | None
-) -> Finding:
-    """A request-side finding from its attribution (rules 2, 3, 8, 10)."""
-    contract = facts.contract
-    check = CHECK_OF[kind]
-    original = f"original request: {exchange.curl()}"
-    shown = tuple(e for e in (exchange, found.repeat, found.minimal) if e is not None)
-    sent = (
-        "an edge value"
-        if phase == "edge values"
-        else f"a generated {'valid' if kind != 'accepted_invalid' else 'invalid'} request"
-    )
-    if found.fields is None:
-        name = exact or "body"
-        message = f"{check}: {found.note or 'not reproduced'}; reported as not reproducible, under no guessed field"
-        evidence = f"sent {sent}; got {exchange.describe(200)}; {original}"
-        return Finding(check, name, Outcome.WARNED, _pointer_of(contract, name), message, shown, evidence=evidence)
-    name = exact or found.name
-    minimal = found.minimal or exchange
-    where = f"reproduced on the minimal request with only {name}" if found.minimal else f"{name} alone"
-    if found.note:
-        where += f" ({found.note})"
-    if len(found.fields) > MAX_FIELDS:
-        outcome = Outcome.WARNED
-        why = f"reproduced only with {len(found.fields)} generated fields together, not narrowed to a field"
-        name = exact or "body"
-    elif kind == "server_error":
-        outcome = Outcome.FAILED
-        why = "a 5xx is never an answer, and an identical repeat got one too"
-    elif kind == "refused_valid":
-        outcome = Outcome.WARNED
-        why = "a valid request was refused (the contract allows it; a server may refuse by its own limits)"
-    else:
-        violations = contract.violations(REQUEST_SCHEMA, minimal.request_body)
-        captured = [v for v in violations if v.captured]
-        stated = [v for v in violations if not v.captured]
-        if stated:
-            outcome, why = (
-                Outcome.FAILED,
-                "an invalid request was accepted; it breaks "
-                + ", ".join(f"{v.keyword} at {v.pointer}" for v in stated[:3]),
-            )
-        else:
-            outcome = Outcome.WARNED
-            why = "accepted a value only the capture excludes: " + "; ".join(
-                sorted({str(v.captured) for v in captured})
-            )
-    evidence = f"{where}: {minimal.describe(200)}; {original}"
-    return Finding(check, name, outcome, _pointer_of(contract, name), f"{check}: {why}", shown, evidence=evidence)
+# -- sending and judging -------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -325,7 +186,7 @@ class _Sender:
     facts: Facts
     client: TargetClient
     mode: str
-    shared: PropertyRun
+    shared: _Shared
     report: ModeReport
     progress: bool = False
 
@@ -351,14 +212,14 @@ class _Sender:
 
     def judge(self, exchange: Exchange, phase: str, suspects: list[str], exact: str | None = None) -> None:
         sent = "an edge value" if exact else f"a generated {self.mode} request"
-        for finding in _response_findings(self.facts, exchange, sent):
+        for finding in response_findings(self.facts, exchange, sent):
             self.report.add(finding)
-        kind = _request_kind(exchange, self.mode)
+        kind = request_kind(exchange, self.mode)
         body = exchange.request_body
         if kind is None or not isinstance(body, dict):
             if kind is not None:  # a body that is not an object: nothing to narrow
                 found = Attribution(("body",)) if kind != "server_error" else self._repeat_raw(exchange)
-                self.report.add(_request_finding(self.facts, kind, exchange, found, phase, "body"))
+                self.report.add(request_finding(self.facts, kind, exchange, found, phase, "body"))
             return
         key = kind + json.dumps(body, sort_keys=True, default=str)
         if key in self.shared.seen:
@@ -370,7 +231,7 @@ class _Sender:
         if found.spent:
             self.report.unattributed += 1  # counted in the summary, reported under no field
             return
-        self.report.add(_request_finding(self.facts, kind, exchange, found, phase, exact))
+        self.report.add(request_finding(self.facts, kind, exchange, found, phase, exact))
 
     def _repeat_raw(self, exchange: Exchange) -> Attribution:
         try:
@@ -482,50 +343,89 @@ def run_mode(
     client: TargetClient,
     mode: str,
     max_examples: int | None,
-    shared: PropertyRun | None = None,
+    shared: _Shared | None = None,
     refused: frozenset[str] = frozenset(),
     progress: bool = False,
 ) -> ModeReport:
     """Send one mode's edge values and generated requests; return what was found.
 
-    `refused`: capabilities whose fields are left out (their basic use was refused). `shared`: the run's
-    attribution state, when both modes run in one run."""
-    shared = shared or PropertyRun(Attributor(facts, client))
+    `refused`: capabilities whose fields are left out (their basic use was refused). `shared`: the layer's
+    attribution state, when both modes run in one run. A signal stops the mode where it is (`stopped`)."""
+    shared = shared or _Shared(Attributor(facts, client))
     report = ModeReport(mode)
     sender = _Sender(facts, client, mode, shared, report, progress)
-    _edges(sender, refused)
-    if not report.stopped:
-        _generated(sender, max_examples or DEFAULT_MAX_EXAMPLES)
+    try:
+        _edges(sender, refused)
+        if not report.stopped:
+            _generated(sender, max_examples or DEFAULT_MAX_EXAMPLES)
+    except KeyboardInterrupt:
+        report.stopped = "interrupted"
     return report
 
 
 # -- results ---------------------------------------------------------------------------------------------------
 
 
-def run_summary(driver: Driver, check: Check) -> list[Result]:
-    """Run one generation mode: its summary result first, then one result per new distinct finding."""
-    mode = check.params["mode"]
-    state = driver.property_run
-    if not isinstance(state, PropertyRun):
-        state = driver.property_run = PropertyRun(Attributor(driver.facts, driver.client))
+@dataclass(frozen=True)
+class LayerPart:
+    """One mode's results (its summary first, then its new findings), and when it ran (ms since the epoch)."""
+
+    check: Check
+    results: tuple[Result, ...]
+    start_ms: int
+    stop_ms: int
+
+
+def run_layer(
+    facts: Facts,
+    client: TargetClient,
+    checks: list[Check],
+    max_examples: int | None,
+    refused: frozenset[str],
+    progress: bool = False,
+) -> tuple[tuple[LayerPart, ...], bool]:
+    """Run the generation mode of each of `checks` (`property.positive`, `property.negative`) in order; return
+    each mode's results, and whether a signal interrupted the layer (the modes after it are not run)."""
+    shared = _Shared(Attributor(facts, client))
+    reports: list[tuple[Check, ModeReport, int, int]] = []
     with tempfile.TemporaryDirectory(prefix="conformance-hypothesis-") as home:
         # Hypothesis keeps caches under ./.hypothesis: a run leaves nothing in the user's working directory
         hypothesis.configuration.set_hypothesis_home_dir(home)
         try:
-            report = run_mode(
-                driver.facts, driver.client, mode, driver.max_examples, state, driver.refused(BASIC), driver.progress
-            )
+            for check in checks:
+                wall = time.time()
+                report = run_mode(facts, client, check.params["mode"], max_examples, shared, refused, progress)
+                reports.append((check, report, int(wall * 1000), int(time.time() * 1000)))
+                if report.stopped == "interrupted":
+                    break
         finally:
             hypothesis.configuration.set_hypothesis_home_dir(None)
-    contract = driver.facts.contract
-    out: list[Result] = []
-    fresh: list[Finding] = []
-    for finding in report.findings.values():
-        earlier = state.reported.get(finding.id)
-        if earlier is not None:  # the same id from the other mode: counted there, never reported twice
-            earlier.message += f" (and {finding.count} in {mode} generation)"
-            continue
-        fresh.append(finding)
+    interrupted = any(report.stopped == "interrupted" for _, report, _, _ in reports)
+    return _results(facts.contract, reports), interrupted
+
+
+def _results(contract: Contract, reports: list[tuple[Check, ModeReport, int, int]]) -> tuple[LayerPart, ...]:
+    """Each mode's summary result, then one result per finding id no earlier mode reported; an id found again in
+    a later mode is counted in the earlier result's message."""
+    first_mode: dict[str, str] = {}
+    for _, report, _, _ in reports:
+        for fid in report.findings:
+            first_mode.setdefault(fid, report.mode)
+    later: dict[str, list[str]] = {}
+    for _, report, _, _ in reports:
+        for fid in report.findings:
+            if first_mode[fid] != report.mode:
+                later.setdefault(fid, []).append(f" (and {report.counts[fid]} in {report.mode} generation)")
+    return tuple(
+        LayerPart(check, _mode_results(contract, check, report, first_mode, later), start, stop)
+        for check, report, start, stop in reports
+    )
+
+
+def _mode_results(
+    contract: Contract, check: Check, report: ModeReport, first_mode: dict[str, str], later: dict[str, list[str]]
+) -> tuple[Result, ...]:
+    mode = report.mode
     phases = ", ".join(f"{phase} {count}" for phase, count in sorted(report.by_phase.items())) or "none"
     outcomes = {f.outcome for f in report.findings.values()}
     worst = next((o for o in (Outcome.FAILED, Outcome.WARNED) if o in outcomes), Outcome.PASSED)
@@ -543,24 +443,27 @@ def run_summary(driver: Driver, check: Check) -> list[Result]:
     if report.stopped:
         summary += f"; stopped early: {report.stopped}"
     shown = first.exchanges[-1:] if first is not None else ()
-    out.append(
+    out = [
         make_result(
             contract, check.id, check.pointer, check.field, outcome, summary, level=check.level, exchanges=shown
         )
-    )
-    for finding in fresh:
-        message = finding.message + (f" ({finding.count} requests)" if finding.count > 1 else "")
-        result = make_result(
-            contract,
-            finding.id,
-            finding.pointer,
-            None if finding.field == "body" else finding.field,
-            finding.outcome,
-            message,
-            exchanges=finding.exchanges,
-            level="MUST",
-            evidence=finding.evidence,
+    ]
+    for finding in report.findings.values():
+        if first_mode[finding.id] != mode:  # the same id from an earlier mode: counted there, never reported twice
+            continue
+        count = report.counts[finding.id]
+        message = finding.message + (f" ({count} requests)" if count > 1 else "") + "".join(later.get(finding.id, []))
+        out.append(
+            make_result(
+                contract,
+                finding.id,
+                finding.pointer,
+                None if finding.field == "body" else finding.field,
+                finding.outcome,
+                message,
+                exchanges=finding.exchanges,
+                level="MUST",
+                evidence=finding.evidence,
+            )
         )
-        state.reported[finding.id] = result
-        out.append(result)
-    return out
+    return tuple(out)

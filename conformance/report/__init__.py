@@ -50,7 +50,7 @@ def summary_schema() -> dict[str, Any]:
     return schema
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunInfo:
     """Provenance of a run: what was tested, with what, when. Secrets never reach it."""
 

@@ -199,13 +199,7 @@ class TargetClient:
                 headers[self.auth_header] = value
         content = body.encode() if raw else json.dumps(body).encode()
         url = self.base_url + self.chat_path
-        exchange = Exchange(
-            method="POST",
-            url=strip_credentials(url),
-            request_headers={k: self.redactor.text(v) for k, v in headers.items()},  # for curl lines
-            request_body=body,  # kept as sent: redaction happens on the way out (Redactor.result)
-            raw_request=raw,
-        )
+        answer: dict[str, Any] = {"attempts": 0, "error": None}
         waited = 0.0
         reset_retried = False
         started = time.monotonic()
@@ -213,45 +207,51 @@ class TargetClient:
             self._take_budget()
             if not raw:
                 self.usage.add_request(body)
-            exchange.attempts += 1
+            answer["attempts"] += 1
             try:
                 response, received, truncated = self._send(url, content, headers)
             except httpx.TimeoutException:
-                exchange.error = f"timeout after {self.timeout:g}s"
+                answer["error"] = f"timeout after {self.timeout:g}s"
                 break
             except (ResponseTooLarge, DeadlinePassed) as exc:
-                exchange.error = str(exc)
+                answer["error"] = str(exc)
                 break
             except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
                 # closed or reset before any answer (some servers close after a 500): retried once
-                exchange.error = f"{type(exc).__name__}: {str(exc) or 'connection closed'}"
+                answer["error"] = f"{type(exc).__name__}: {str(exc) or 'connection closed'}"
                 if reset_retried or not retry:
                     break
                 reset_retried = True
                 continue
             except httpx.HTTPError as exc:
-                exchange.error = f"{type(exc).__name__}: {str(exc) or 'connection failed'}"
+                answer["error"] = f"{type(exc).__name__}: {str(exc) or 'connection failed'}"
                 break
-            exchange.error = None
-            exchange.status = response.status_code
-            exchange.response_headers = {k.lower(): v for k, v in response.headers.items()}
-            exchange.body_problem = None
+            answer.update(error=None, status=response.status_code, body_problem=None, truncated=truncated)
+            answer["response_headers"] = {k.lower(): v for k, v in response.headers.items()}
             try:
-                exchange.text = received.decode("utf-8")  # judged as received; redacted only on the way out
+                answer["text"] = received.decode("utf-8")  # judged as received; redacted only on the way out
             except UnicodeDecodeError as exc:  # JSON is UTF-8: a body that is not cannot be JSON
-                exchange.text = received.decode("utf-8", errors="replace")
+                answer["text"] = received.decode("utf-8", errors="replace")
                 if not truncated:  # a stream cut at its bound may end inside a character
-                    exchange.body_problem = f"invalid UTF-8 at byte {exc.start}"
-            exchange.truncated = truncated
-            exchange.events = parse_events(exchange.text) if "data:" in exchange.text else []
-            if not retry or response.status_code not in RETRY_STATUSES or exchange.attempts > MAX_RETRIES:
+                    answer["body_problem"] = f"invalid UTF-8 at byte {exc.start}"
+            if not retry or response.status_code not in RETRY_STATUSES or answer["attempts"] > MAX_RETRIES:
                 break
-            wait = _retry_after(response.headers.get("retry-after"), default=1.0 * exchange.attempts)
+            wait = _retry_after(response.headers.get("retry-after"), default=1.0 * answer["attempts"])
             if waited + wait > self.max_retry_wait:
                 break
             time.sleep(wait)
             waited += wait
-        exchange.elapsed_s = time.monotonic() - started
+        text = answer.get("text", "")
+        exchange = Exchange(
+            method="POST",
+            url=strip_credentials(url),
+            request_headers={k: self.redactor.text(v) for k, v in headers.items()},  # for curl lines
+            request_body=body,  # kept as sent: redaction happens on the way out (Redactor.result)
+            raw_request=raw,
+            events=tuple(parse_events(text)) if "data:" in text else (),
+            elapsed_s=time.monotonic() - started,
+            **answer,
+        )
         self._count_tokens(exchange)
         return exchange
 

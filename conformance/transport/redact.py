@@ -62,7 +62,9 @@ class Redactor:
             message=self.clean(result.message),
             reproduce=self.clean(result.reproduce) if result.reproduce is not None else None,
             field=self.clean(result.field) if result.field is not None else None,
-            attachments=[Attachment(self.clean(a.name), self.clean(a.content), a.mime) for a in result.attachments],
+            attachments=tuple(
+                Attachment(self.clean(a.name), self.clean(a.content), a.mime) for a in result.attachments
+            ),
         )
 
 
