@@ -7,7 +7,8 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,26 @@ from conformance.report import summary_schema
 from conformance.runner import RunSettings, run
 
 ROOT = Path(__file__).resolve().parent.parent
+SLOW_AFTER_S = 5.0  # a test longer than this on an idle machine carries the `slow` marker
+_unmarked_slow: list[tuple[str, float]] = []
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """Time each test, setup and teardown included, to name the unmarked ones over `SLOW_AFTER_S`."""
+    started = time.monotonic()
+    yield
+    took = time.monotonic() - started
+    if took > SLOW_AFTER_S and item.get_closest_marker("slow") is None:
+        _unmarked_slow.append((item.nodeid, took))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say which tests without the `slow` marker took longer than `SLOW_AFTER_S` (on a loaded machine, some may)."""
+    if _unmarked_slow:
+        terminalreporter.section(f"tests over {SLOW_AFTER_S:g} s without the slow marker")
+        for nodeid, took in sorted(_unmarked_slow, key=lambda entry: -entry[1]):
+            terminalreporter.write_line(f"{took:6.1f} s  {nodeid}")
 REFERENCE = ROOT / "docs" / "reference"
 KEY = "sk-test-4f1c9a0b7e"
 MODEL = "conformance-reference"

@@ -16,9 +16,11 @@ ALLOWED = {
     "driver": {"checks", "contract", "records", "transport"},
     "report": {"records"},
     "reference": {"contract"},
-    "runner": {"records", "contract", "transport", "checks", "driver", "report", "reference", "baseline"},
+    "interrupts": set(),
+    "runner": {"records", "contract", "transport", "checks", "driver", "report", "reference", "baseline", "interrupts"},
     "cli": {"runner", "contract", "reference", "checks", "config", "baseline", "report"},
-    "__main__": {"cli"},
+    "entry": {"interrupts", "cli"},
+    "__main__": {"entry"},
     "__init__": set(),
 }
 HTTP_CLIENTS = {"httpx", "httpx_sse", "requests", "urllib3", "aiohttp", "starlette", "uvicorn"}

