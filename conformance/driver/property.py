@@ -7,7 +7,7 @@ Per generation mode (valid requests for `property.positive`, invalid ones for `p
 Every request goes through the run's `TargetClient` (auth, budget, counting, redaction); findings are recorded,
 never raised, and nothing is shrunk.
 
-What a verdict means here (design.md rules 2, 3, 8, 10): a 5xx (not 502/503/504) is `failed` when an identical
+What a verdict means here (docs/verdicts.md rules 2, 3, 8, 10): a 5xx (not 502/503/504) is `failed` when an identical
 repeat gets a 5xx too, else `warned` as not reproducible; an invalid request accepted is `failed` when a
 constraint the profile's sources state is broken, else `warned` (the capture narrowed it); a valid request
 refused with a 4xx is `warned` (servers refuse by their own limits); a response breaking its schema, content
@@ -150,7 +150,7 @@ def _integer_fields(contract: Contract) -> set[str]:
 
 def prepare(body: Any, mode: str, facts: Facts, integers: set[str], target: str = "body") -> Any:
     """Make a generated body cheap and aimed at the target, without repairing what a negative case broke; None
-    when it cannot be sent cheaply (design.md rule 9).
+    when it cannot be sent cheaply (docs/verdicts.md rule 9).
 
     Every body gets a numeric completion limit of at most `CAP` and `n` at most `MAX_N` (`attribution.costly`).
     Positive: the run's model, whole floats as integers. Negative: the model only where it is a string (a string is a
