@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -275,13 +276,59 @@ def _check_report_dir(path: Path) -> None:
         raise click.UsageError(f"--report-dir {path} is not writable: {exc.strerror or exc}") from None
 
 
+TABLE_BEGIN, TABLE_END = "<!-- checks:begin -->\n", "<!-- checks:end -->"  # each a line of its own
+_BEGIN_LINE = re.compile("^" + re.escape(TABLE_BEGIN), flags=re.M)
+_END_LINE = re.compile("^" + re.escape(TABLE_END) + "$", flags=re.M)
+
+
+def with_table(text: str, table: str) -> str:
+    """`text` with what lies between its `TABLE_BEGIN` line and its `TABLE_END` line replaced by `table`."""
+    begins, ends = list(_BEGIN_LINE.finditer(text)), list(_END_LINE.finditer(text))
+    if len(begins) != 1 or len(ends) != 1:
+        raise ValueError(f"needs exactly one line {TABLE_BEGIN.strip()!r} and one line {TABLE_END!r}")
+    begin, end = begins[0], ends[0]
+    if end.start() < begin.end():
+        raise ValueError(f"the line {TABLE_END!r} comes before the line {TABLE_BEGIN.strip()!r}")
+    return text[: begin.end()] + table + text[end.start() :]
+
+
+def _write_table(path: Path, table: str) -> None:
+    """Put `table` in the file at `path` between its markers; the file is rewritten only when that changes it."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise click.UsageError(f"--write {path}: cannot read it: {exc.strerror or exc}") from None
+    try:
+        updated = with_table(text, table)
+    except ValueError as exc:
+        raise click.UsageError(f"--write {path}: {exc}") from None
+    rows = table.count("\n") - 2
+    if updated == text:
+        click.echo(f"{path}: the table of {rows} checks is already current")
+        return
+    try:
+        path.write_text(updated, encoding="utf-8")
+    except OSError as exc:
+        raise click.UsageError(f"--write {path}: cannot write it: {exc.strerror or exc}") from None
+    click.echo(f"{path}: the table of {rows} checks written")
+
+
 @cli.command("list")
 @click.option(
     "--profile", envvar="CONFORMANCE_PROFILE", type=click.Choice(PROFILES), default="atoma", show_default=True
 )
 @click.option("--spec", type=click.Path(dir_okay=False), help="Contract document; default: the packaged openapi.yaml.")
 @click.option("--markdown", is_flag=True, help="A Markdown table (the README's).")
-def list_command(profile: str, spec: str | None, markdown: bool) -> None:
+@click.option(
+    "--write",
+    "write",
+    is_flag=False,
+    flag_value="README.md",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Put the Markdown table in FILE (default README.md, in the current directory) between its "
+    f"'{TABLE_BEGIN.strip()}' and '{TABLE_END}' lines, in place; implies --markdown.",
+)
+def list_command(profile: str, spec: str | None, markdown: bool, write: Path | None) -> None:
     """List the checks a run plans, with the clause each cites; sends nothing."""
     from conformance.checks import markdown_table, plan
 
@@ -289,6 +336,9 @@ def list_command(profile: str, spec: str | None, markdown: bool) -> None:
         contract = load_contract(spec, profile)
     except ContractError as exc:
         raise click.UsageError(str(exc)) from None
+    if write is not None:
+        _write_table(write, markdown_table(contract))
+        return
     if markdown:
         click.echo(markdown_table(contract), nl=False)
         return

@@ -61,7 +61,7 @@ def load_json(text: str) -> Any:
 
 
 class Outcome(enum.StrEnum):
-    """The verdict of one result; see design.md, "How a verdict is reached"."""
+    """The verdict of one result; see docs/verdicts.md."""
 
     PASSED = "passed"
     FAILED = "failed"
@@ -122,7 +122,7 @@ class Exchange:
     error: str | None = None
     elapsed_s: float = 0.0
     attempts: int = 0
-    repeat: Exchange | None = None  # an identical repeat, sent after a server error (design.md rule 10)
+    repeat: Exchange | None = None  # an identical repeat, sent after a server error (docs/verdicts.md rule 10)
     truncated: str | None = None  # why the answer was not read to its end (a stream past its bound)
     body_problem: str | None = None  # why the body cannot be read as text (invalid UTF-8), from the transport
 

@@ -1,4 +1,4 @@
-"""One run, in order: preflight, the suite, reports. Returns the exit code of design.md."""
+"""One run, in order: preflight, the suite, reports. Returns the exit code of docs/verdicts.md."""
 
 from __future__ import annotations
 
@@ -119,7 +119,7 @@ class Ran:
 
 
 def unknown_model(model: str, preflight: Exchange, client: TargetClient) -> str | None:
-    """A configuration mistake the preflight shows (design.md step 1): the model is unknown to the target (a 404,
+    """A configuration mistake the preflight shows (docs/verdicts.md): the model is unknown to the target (a 404,
     or a 4xx naming the model, and `/v1/models`, when it answers, does not list it). None otherwise."""
     status = preflight.status or 0
     if status in (401, 402, 403, 423, 425, 429) or not 400 <= status < 500:

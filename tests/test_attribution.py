@@ -1,5 +1,5 @@
 """Attribution: a generated request's finding is reproduced on the minimal request before it is reported under a
-field (design.md rule 8), a server error only counts when an identical repeat agrees (rule 10), and the number of
+field (docs/verdicts.md rule 8), a server error only counts when an identical repeat agrees (rule 10), and the number of
 extra requests stays within its bounds."""
 
 from __future__ import annotations

@@ -342,3 +342,52 @@ def test_the_users_pytest_settings_do_not_reach_a_run_and_nothing_is_left_in_the
     data = summary(tmp_path / "reports")
     assert {r["id"] for r in data["results"]} >= {"property.positive", "property.negative", "response.minimal.status"}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pytest.ini", "reports"]
+
+
+def test_list_write_puts_the_table_in_place_and_is_idempotent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`conformance list --markdown --write` replaces what lies between the README's markers (README.md in the
+    current directory by default, or the file given), and leaves a current table as it is."""
+    from conformance.cli import TABLE_BEGIN, TABLE_END, main
+
+    current = (ROOT / "README.md").read_text()  # its table is current (tests/test_readme.py)
+    head, rest = current.split(TABLE_BEGIN)
+    stale = head + TABLE_BEGIN + "| an old row |\n" + TABLE_END + rest.split(TABLE_END, 1)[1]
+    (tmp_path / "README.md").write_text(stale)
+    monkeypatch.chdir(tmp_path)
+    assert main(["list", "--markdown", "--write"]) == 0
+    assert (tmp_path / "README.md").read_text() == current
+    assert "table of" in capsys.readouterr().out
+    assert main(["list", "--markdown", "--write"]) == 0
+    assert (tmp_path / "README.md").read_text() == current
+    assert "already current" in capsys.readouterr().out
+
+    other = tmp_path / "docs" / "checks.md"
+    other.parent.mkdir()
+    other.write_text(f"# Checks\n\n{TABLE_BEGIN}{TABLE_END}\n\nafter\n")
+    assert main(["list", "--write", str(other), "--profile", "openai"]) == 0
+    written = other.read_text()
+    assert written.startswith(f"# Checks\n\n{TABLE_BEGIN}| id |") and written.endswith(f"{TABLE_END}\n\nafter\n")
+    assert "`request.n.above_maximum`" in written  # the profile asked for
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (None, "cannot read it"),
+        ("no markers here\n", "needs exactly one"),
+        ("<!-- checks:end -->\n<!-- checks:begin -->\n", "comes before"),
+    ],
+)
+def test_list_write_refuses_a_file_it_cannot_fill(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str | None, says: str
+) -> None:
+    from conformance.cli import main
+
+    path = tmp_path / "README.md"
+    if content is not None:
+        path.write_text(content)
+    assert main(["list", "--write", str(path)]) == 2
+    assert says in capsys.readouterr().err
+    assert content is None or path.read_text() == content

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,10 @@ def sources(document: Any) -> list[tuple[str, dict[str, Any]]]:
     return [(p, n["x-source"]) for p, n in walk(document) if "x-source" in n]
 
 
-def test_packaged_copy_is_identical_to_the_source() -> None:
+def test_the_packaged_contract_is_the_source_itself() -> None:
+    """One file: the package's `openapi.yaml` is a relative link to the root one (a wheel stores its content)."""
+    link = ROOT / "conformance" / "contract" / "openapi.yaml"
+    assert link.is_symlink() and os.readlink(link) == "../../openapi.yaml"
     assert packaged().read_bytes() == (ROOT / "openapi.yaml").read_bytes()
 
 
@@ -178,6 +182,70 @@ def test_every_request_keyword_is_cited_or_marked_captured(profile: str) -> None
     assert not bare
     reasons = [reason for *_, captured in keywords for reason in captured.values()]
     assert all(isinstance(r, str) and len(r) > 20 for r in reasons)
+
+
+# the keywords that bound a value, which checks read and the capture adds: each needs its citation on its own node
+VALUE_KEYWORDS = {
+    "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minItems", "maxItems", "minLength", "maxLength",
+    "enum", "const", "pattern",
+}  # fmt: skip
+
+
+def cited_elsewhere(contract: Any) -> list[tuple[str, str]]:
+    """(pointer, keyword) for each value keyword of the schemas a request uses whose node carries neither its own
+    `x-source` nor an `x-captured` reason for that keyword: a citation on a parent does not count (`clause()`
+    would fall back to it, and the parent's sentence does not state the bound). A keyword inside an `if` bounds
+    nothing (it is a condition); one inside `then`/`else` is part of the conditional rule, cited on the node
+    that carries the `if`."""
+    schemas = contract.document["components"]["schemas"]
+    todo, seen = ["ChatCompletionRequest"], {"ChatCompletionRequest"}
+    out: list[tuple[str, str]] = []
+
+    def walk(node: Any, pointer: str, rule: dict[str, Any] | None) -> None:
+        if not isinstance(node, dict):
+            return
+        if "$ref" in node and (name := node["$ref"].rsplit("/", 1)[1]) not in seen:
+            seen.add(name)
+            todo.append(name)
+        owner = rule if rule is not None else node
+        for keyword in sorted(VALUE_KEYWORDS & set(node)):
+            captured = {**(owner.get("x-captured") or {}), **(node.get("x-captured") or {})}
+            if "x-source" not in owner and keyword not in captured:
+                out.append((pointer, keyword))
+        for name, value in (node.get("properties") or {}).items():
+            walk(value, f"{pointer}/properties/{name}", rule)
+        for key in ("items", "additionalProperties", "propertyNames", "not"):
+            walk(node.get(key), f"{pointer}/{key}", rule)
+        for key in ("then", "else"):
+            walk(node.get(key), f"{pointer}/{key}", rule if rule is not None else node)
+        for key in ("oneOf", "anyOf", "allOf"):
+            for i, value in enumerate(node.get(key) or []):
+                walk(value, f"{pointer}/{key}/{i}", rule)
+
+    while todo:
+        name = todo.pop()
+        walk(schemas[name], f"#/components/schemas/{name}", None)
+    return out
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_every_value_keyword_is_cited_on_its_own_node(profile: str) -> None:
+    """Rule 8 at the keyword: a bound or enum of a request field is cited (or marked captured) where it stands."""
+    assert not cited_elsewhere(load_contract(None, profile))
+
+
+def test_a_bound_cited_only_by_its_parent_is_caught(tmp_path: Path) -> None:
+    """Without its own `x-source`, temperature's range would still resolve to a clause (the request's), but the
+    check above fails on it; in the openai profile the overlay's citation stands."""
+    document = yaml.safe_load((ROOT / "openapi.yaml").read_text())
+    temperature = document["components"]["schemas"]["ChatCompletionRequest"]["properties"]["temperature"]
+    del temperature["x-source"]
+    (tmp_path / "openapi.yaml").write_text(yaml.safe_dump(document, sort_keys=False, allow_unicode=True))
+    atoma = load_contract(tmp_path / "openapi.yaml", "atoma")
+    pointer = atoma.field_pointer("temperature")
+    assert atoma.clause(f"{pointer}/maximum").document == "atoma-docs"  # the parent's citation: not enough
+    assert cited_elsewhere(atoma) == [(pointer, "maximum"), (pointer, "minimum")]
+    assert not cited_elsewhere(load_contract(tmp_path / "openapi.yaml", "openai"))
 
 
 @pytest.mark.parametrize(

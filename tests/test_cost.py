@@ -1,4 +1,4 @@
-"""Every request is cheap (design.md rule 9), counted at the reference server over a full default run."""
+"""Every request is cheap (docs/verdicts.md rule 9), counted at the reference server over a full default run."""
 
 from __future__ import annotations
 

@@ -41,7 +41,7 @@ def test_checks_table_is_generated_from_the_clause_data() -> None:
 
     text = (ROOT / "README.md").read_text()
     block = text.split("<!-- checks:begin -->\n", 1)[1].split("<!-- checks:end -->", 1)[0]
-    assert block == markdown_table(load_contract()), "regenerate with `conformance list --markdown`"
+    assert block == markdown_table(load_contract()), "regenerate with `conformance list --markdown --write`"
 
 
 def test_every_break_of_the_notes_maps_to_planned_checks() -> None:

@@ -1,7 +1,7 @@
 """What a check is: one declaration (id, field, clause, level, the recipes whose exchanges it judges, a pure judge),
 and the one pure function, `evaluate`, that turns a check and its recorded exchanges into a `Result`.
 
-The rules are those of design.md, "How a verdict is reached": infrastructure trouble is an error, never a
+The rules are those of docs/verdicts.md: infrastructure trouble is an error, never a
 failure (rule 5); a capability's clean refusal is `unsupported` (rule 4); a missing output is `skipped` as
 inconclusive (rule 7); a SHOULD clause broken is `warned` (rule 6). Nothing here sends a request.
 """

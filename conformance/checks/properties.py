@@ -3,7 +3,7 @@ judges every generated exchange with, as declarations with pure judges. The driv
 and attributes request-side findings (`conformance.driver.property`); everything decided about an exchange is
 decided here. Findings are recorded under `property.<check>.<field>`.
 
-What a finding means (rules 2, 3, 8 and 10 of docs/verdicts.md): a 5xx (not 502/503/504) is `failed` when an
+What a finding means (docs/verdicts.md rules 2, 3, 8, 10): a 5xx (not 502/503/504) is `failed` when an
 identical repeat gets a 5xx too, else `warned` as not reproducible; an invalid request accepted is `failed` when a
 constraint the profile's sources state is broken, else `warned` (the capture narrowed it); a valid request
 refused with a 4xx is `warned`; a response breaking its schema, content type, the error envelope, the usage

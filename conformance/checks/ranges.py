@@ -18,7 +18,7 @@ CHECKS = Registry()
 WRONG_TYPE = "hot"  # a string no number parser takes
 CAPABILITY_OF = {"top_logprobs": "logprobs", "n": "n"}  # fields whose use is an optional capability
 # fields whose far-above value would be costly (n: 1398 choices): only the bounds and one step past them are sent,
-# with a 1-token limit (design.md rule 9, its one named exception)
+# with a 1-token limit (docs/verdicts.md rule 9, its one named exception)
 COSTLY = {"n"}
 
 

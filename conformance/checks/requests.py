@@ -78,7 +78,7 @@ JSON_SCHEMA_FORMAT: dict[str, Any] = {
     "type": "json_schema",
     "json_schema": {**JSON_SCHEMA_NONSTRICT["json_schema"], "strict": True},
 }
-# The basic use of each optional capability (rule 4 of design.md): a clean 4xx to it means `unsupported`.
+# The basic use of each optional capability (docs/verdicts.md rule 4): a clean 4xx to it means `unsupported`.
 CAPABILITIES: dict[str, dict[str, Any]] = {
     "n": {"n": 2},
     "tools": {"tools": [WEATHER_TOOL], "tool_choice": "auto"},

@@ -61,7 +61,7 @@ class RangedField:
 @dataclass(frozen=True)
 class Violation:
     """A schema keyword an instance breaks: where it is, and why the capture added it (None: the profile's
-    sources state it, design.md rule 8)."""
+    sources state it, docs/verdicts.md rule 8)."""
 
     pointer: str
     keyword: str

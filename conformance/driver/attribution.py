@@ -1,5 +1,5 @@
 """Attribution: before a generated request's finding is reported under a field, reproduce it on the run's minimal
-valid request carrying only that field (design.md rule 8), and confirm a server error by an identical repeat
+valid request carrying only that field (docs/verdicts.md rule 8), and confirm a server error by an identical repeat
 (rule 10).
 
 The suspect field goes first (the one the generator mutated); if it does not reproduce alone, the rest of the
@@ -61,7 +61,7 @@ def _small(value: Any, cap: int) -> bool:
 
 
 def costly(name: str, value: Any) -> bool:
-    """Whether sending `value` in field `name` could be costly: a limit or `n` above its cap (design.md rule 9)."""
+    """Whether `value` in field `name` could be costly: a limit or `n` above its cap (docs/verdicts.md rule 9)."""
     cap = MAX_N if name == "n" else CAP if name in LIMIT_FIELDS else None
     number = isinstance(value, int | float) and not isinstance(value, bool)
     return cap is not None and number and value > cap

@@ -127,7 +127,7 @@ def _integer_fields(contract: Contract) -> set[str]:
 
 def prepare(body: Any, mode: str, facts: Facts, integers: set[str], target: str = "body") -> Any:
     """Make a generated body cheap and aimed at the target, without repairing what a negative case broke; None
-    when it cannot be sent cheaply (design.md rule 9).
+    when it cannot be sent cheaply (docs/verdicts.md rule 9).
 
     Every body gets a numeric completion limit of at most `CAP` and `n` at most `MAX_N` (`attribution.costly`).
     Positive: the run's model, whole floats as integers. Negative: the model only where it is a string (a string is a
