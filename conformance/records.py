@@ -228,6 +228,7 @@ class Result:
     start_ms: int = 0  # when its check started and stopped, in ms since the epoch (Allure's times)
     stop_ms: int = 0
     known: Mapping[str, str] | None = None  # the baseline entry (id glob, reason, issue) it matched, if any
+    cause: str | None = None  # the kind of break a failed or warned result shows, for grouping by root cause
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "attachments", tuple(self.attachments))
@@ -246,4 +247,5 @@ class Result:
             "message": self.message,
             "reproduce": self.reproduce if self.outcome not in (Outcome.PASSED, Outcome.XPASSED) else None,
             **({"known": dict(self.known)} if self.known else {}),
+            **({"cause": self.cause} if self.cause else {}),
         }

@@ -32,7 +32,7 @@ from conformance.contract import Contract
 from conformance.driver import Driver
 from conformance.driver.clients import installed
 from conformance.records import Exchange, Outcome, Result
-from conformance.report import RunInfo, totals, write_reports
+from conformance.report import RunInfo, by_cause, totals, write_reports
 from conformance.transport import TargetClient, strip_credentials, visible
 
 __all__ = ["EXIT_ERRORS", "EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "RunSettings", "run"]
@@ -338,6 +338,9 @@ def _print_summary(results: list[Result], info: RunInfo, report_dir: Path) -> No
         f"{t['skipped']} skipped, {t['errors']} errors; {t['requests']} requests, "
         f"{t['prompt_tokens']} + {t['completion_tokens']} tokens"
     )
+    for cause, members in by_cause(results):  # causes first: one line for many results of one kind of break
+        ids = ", ".join(r.id for r in members[:6]) + (f", ... {len(members) - 6} more" if len(members) > 6 else "")
+        _show(f"  cause: {cause}: {len(members)} ({ids})")
     shown = [r for r in results if r.outcome in (Outcome.FAILED, Outcome.ERROR)]
     for r in shown[:15]:
         _show(f"  {r.outcome.value:<6} {r.id}: {r.message.splitlines()[0][:160]}")

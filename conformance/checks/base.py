@@ -124,6 +124,7 @@ class Verdict:
     level: Level | None = None
     pointer: str | None = None
     evidence: str = ""  # what was sent and what came back, shown after the reason and the clause
+    cause: str | None = None  # the kind of break, for grouping (`cause_of` derives one when not given)
 
 
 Judge = Callable[..., Verdict]
@@ -328,7 +329,44 @@ def result(check: Check, contract: Contract, verdict: Verdict) -> Result:
         level=verdict.level or check.level,
         exchanges=verdict.exchanges,
         evidence=verdict.evidence,
+        cause=verdict.cause,
     )
+
+
+# the kind of break, by result id, where the verdict names none (`Verdict.cause`); the first prefix that matches
+CAUSES = (
+    ("property.negative_data_rejection.", "invalid value accepted"),
+    ("property.positive_data_acceptance.", "valid value refused"),
+    ("property.error_envelope.", "error envelope missing"),
+    ("property.response_schema_conformance.", "response schema violation"),
+    ("property.usage_arithmetic.", "usage does not add up"),
+    ("property.stream_chunks.", "stream chunk invalid"),
+    ("property.content_type_conformance.", "wrong content type"),
+    ("request.", "request handling"),
+    ("response.error.", "error envelope missing"),
+    ("response.", "response schema violation"),
+    ("semantic.", "parameter ignored or misapplied"),
+    ("stream.", "stream contract broken"),
+    ("auth.", "authentication not enforced as documented"),
+    ("client.", "an SDK cannot read the answer"),
+    ("load.", "wrong under concurrent load"),
+    ("ratelimit.", "rate limit signalled wrongly"),
+    ("custom.", "provider check"),
+)
+NEGATIVE_IDS = ("request.", "property.negative", "property.not_a_server_error.")
+
+
+def cause_of(rid: str, outcome: Outcome, exchanges: tuple[Exchange, ...], given: str | None = None) -> str | None:
+    """The cause key of a failed or warned result: the verdict's own, else a server error's, else by id family."""
+    if outcome not in (Outcome.FAILED, Outcome.WARNED):
+        return None
+    if given:
+        return given
+    if any(is_server_error(e) for e in exchanges):
+        return "5xx on bad input" if rid.startswith(NEGATIVE_IDS) else "5xx on a valid request"
+    if rid.startswith("stream.") and any(e.truncated for e in exchanges):
+        return "stream never ends"
+    return next((cause for prefix, cause in CAUSES if rid.startswith(prefix)), "other contract break")
 
 
 def make_result(
@@ -342,6 +380,7 @@ def make_result(
     level: Level | None = None,
     exchanges: tuple[Exchange, ...] = (),
     evidence: str = "",
+    cause: str | None = None,
 ) -> Result:
     """A result citing the clause at `pointer`; its level is the clause's unless given. A failure of a SHOULD
     clause is `warned` (rule 6), and a warning is shown at SHOULD level. The message reads: the reason, the clause,
@@ -371,4 +410,5 @@ def make_result(
         message=message,
         reproduce=exchanges[-1].curl() if exchanges else None,
         attachments=tuple(attachments),
+        cause=cause_of(rid, outcome, exchanges, cause),
     )

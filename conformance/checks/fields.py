@@ -17,7 +17,7 @@ from conformance.checks.requests import (
     WEATHER_TOOL,
     body,
 )
-from conformance.checks.status import ByStatus
+from conformance.checks.status import ByStatus, invalid_table
 from conformance.contract import OPERATION, REQUEST_SCHEMA, Contract
 from conformance.records import Exchange, Outcome
 
@@ -65,10 +65,11 @@ def _check(
     **options: Any,
 ) -> Check:
     sent = ", ".join(f"{k}={show(v)}" for k, v in fields.items() if v is not None)
-    if table == "rejects":  # rule 8: a failure needs a constraint the profile's sources state
+    if table == "rejects":  # rule 8: a failure needs a constraint the profile's sources state (as generated ones)
+        table = invalid_table(contract, body(Facts(contract), **fields)) or table
         reasons = captured_only(contract, fields)
-        if reasons:
-            table, sent = "narrowed", f"{sent} (the capture excludes it: {reasons})"
+        if table == "narrowed" and reasons:
+            sent = f"{sent} (the capture excludes it: {reasons})"
     recipe = BASIC[capability] if capability and fields is CAPABILITIES[capability] else _recipe(rid, fields)
     if fields == {"max_completion_tokens": SMALL_LIMIT}:
         recipe = PREFLIGHT  # the same request as the preflight: judged on its answer

@@ -20,7 +20,7 @@ from typing import Literal
 
 from conformance.checks.base import Check, Facts, Registry, Verdict, clean_4xx, is_server_error
 from conformance.checks.reading import chunks_of, usage_problem
-from conformance.checks.status import envelope_errors
+from conformance.checks.status import TABLES, envelope_errors, invalid_table, refusal, table_cause
 from conformance.checks.streaming import chunk_problems
 from conformance.contract import CHUNK_SCHEMA, ERROR_SCHEMA, OPERATION, REQUEST_SCHEMA, RESPONSE_SCHEMA, Contract
 from conformance.records import Exchange, Outcome
@@ -40,6 +40,8 @@ __all__ = [
     "request_kind",
     "response_findings",
     "stream_chunks",
+    "unattributed",
+    "unreproduced",
     "usage_arithmetic",
 ]
 
@@ -111,9 +113,18 @@ class Finding:
     message: str
     exchanges: tuple[Exchange, ...]
     evidence: str = ""
+    cause: str | None = None
+    reproduced: bool = True  # False: shown by an exchange whose identical repeat did not agree (a flaky 5xx)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "exchanges", tuple(e.excerpt() for e in self.exchanges))
+
+    def beats(self, other: Finding) -> bool:
+        """Whether this finding should be reported under its id rather than `other`: a failure beats a warning,
+        and a reproduced finding beats one from a flaky exchange (its reproduction line replays what was judged)."""
+        rank = {Outcome.FAILED: 2, Outcome.WARNED: 1}
+        mine, theirs = (rank.get(self.outcome, 0), self.reproduced), (rank.get(other.outcome, 0), other.reproduced)
+        return mine > theirs
 
     @property
     def id(self) -> str:
@@ -221,6 +232,21 @@ def response_findings(facts: Facts, exchange: Exchange, sent: str) -> list[Findi
     return out
 
 
+def unreproduced(finding: Finding) -> Finding:
+    """A response finding shown by a 5xx whose identical repeat was served: kept, ranked below a reproduced one."""
+    return Finding(
+        finding.check,
+        finding.field,
+        finding.outcome,
+        finding.pointer,
+        finding.message,
+        finding.exchanges,
+        finding.evidence,
+        finding.cause,
+        reproduced=False,
+    )
+
+
 def request_kind(exchange: Exchange, mode: str) -> Kind | None:
     """The request-side finding an answer shows in a generation mode: a crash, an invalid request accepted, a
     valid one refused; None."""
@@ -243,8 +269,9 @@ def _pointer_of(contract: Contract, name: str) -> str:
 
 def request_finding(
     facts: Facts, kind: Kind, exchange: Exchange, found: Attribution, phase: str, exact: str | None
-) -> Finding:
-    """A request-side finding from its attribution (rules 2, 3, 8, 10)."""
+) -> Finding | None:
+    """A request-side finding from its attribution (docs/verdicts.md rules 2, 3, 8, 10); None when the answer is
+    a valid one after all (a refusal the contract allows)."""
     contract = facts.contract
     check = CHECK_OF[kind]
     original = f"original request: {exchange.curl()}"
@@ -258,12 +285,15 @@ def request_finding(
         name = exact or "body"
         message = f"{check}: {found.note or 'not reproduced'}; reported as not reproducible, under no guessed field"
         evidence = f"sent {sent}; got {exchange.describe(200)}; {original}"
-        return Finding(check, name, Outcome.WARNED, _pointer_of(contract, name), message, shown, evidence=evidence)
+        return Finding(
+            check, name, Outcome.WARNED, _pointer_of(contract, name), message, shown, evidence, reproduced=False
+        )
     name = exact or found.name
     minimal = found.minimal or exchange
     where = f"reproduced on the minimal request with only {name}" if found.minimal else f"{name} alone"
     if found.note:
         where += f" ({found.note})"
+    cause: str | None = None
     if len(found.fields) > MAX_FIELDS:
         outcome = Outcome.WARNED
         why = f"reproduced only with {len(found.fields)} generated fields together, not narrowed to a field"
@@ -271,23 +301,46 @@ def request_finding(
     elif kind == "server_error":
         outcome = Outcome.FAILED
         why = "a 5xx is never an answer, and an identical repeat got one too"
+        bad = bool(contract.violations(REQUEST_SCHEMA, minimal.request_body))
+        cause = table_cause("rejects" if bad else "accepts", 500)
     elif kind == "refused_valid":
-        outcome = Outcome.WARNED
-        why = "a valid request was refused (the contract allows it; a server may refuse by its own limits)"
+        outcome, why = refusal(contract, minimal.request_body, found.fields, minimal)
+        if outcome is Outcome.PASSED:
+            return None
+        cause = "valid value refused"
     else:
-        violations = contract.violations(REQUEST_SCHEMA, minimal.request_body)
-        captured = [v for v in violations if v.captured]
-        stated = [v for v in violations if not v.captured]
-        if stated:
-            outcome, why = (
-                Outcome.FAILED,
-                "an invalid request was accepted; it breaks "
-                + ", ".join(f"{v.keyword} at {v.pointer}" for v in stated[:3]),
-            )
-        else:
-            outcome = Outcome.WARNED
-            why = "accepted a value only the capture excludes: " + "; ".join(
-                sorted({str(v.captured) for v in captured})
-            )
+        table = invalid_table(contract, minimal.request_body)
+        if table is None:
+            return None
+        outcome, why = TABLES[table][2]
+        cause = table_cause(table, 200)
+        if table == "rejects":
+            stated = [v for v in contract.violations(REQUEST_SCHEMA, minimal.request_body) if not v.captured]
+            why += "; it breaks " + ", ".join(f"{v.keyword} at {v.pointer}" for v in stated[:3])
     evidence = f"{where}: {minimal.describe(200)}; {original}"
-    return Finding(check, name, outcome, _pointer_of(contract, name), f"{check}: {why}", shown, evidence=evidence)
+    pointer = _pointer_of(contract, name)
+    return Finding(check, name, outcome, pointer, f"{check}: {why}", shown, evidence=evidence, cause=cause)
+
+
+UNATTRIBUTED_SHOWN = 20  # original requests listed in the message of the unattributed findings
+
+
+def unattributed(facts: Facts, kind: Kind, exchanges: list[Exchange]) -> Finding:
+    """Findings the attribution budget left unattributed, reported under `body` with their original requests:
+    a reproducible 5xx is never only a count (docs/verdicts.md rule 13). A 5xx is `failed` (a 5xx is never an
+    answer); the other kinds are `warned` (no field shown to cause them, rule 8)."""
+    check = CHECK_OF[kind]
+    outcome = Outcome.FAILED if kind == "server_error" else Outcome.WARNED
+    why = {
+        "server_error": "answered with a 5xx",
+        "accepted_invalid": "an invalid request was accepted",
+        "refused_valid": "a valid request was refused",
+    }[kind]
+    listed = "; ".join(e.curl() for e in exchanges[:UNATTRIBUTED_SHOWN])
+    more = f"; ... {len(exchanges) - UNATTRIBUTED_SHOWN} more" if len(exchanges) > UNATTRIBUTED_SHOWN else ""
+    message = f"{check}: {why}, {len(exchanges)} request(s) not attributed: budget"
+    evidence = f"original requests: {listed}{more}"
+    cause = {"server_error": "5xx on bad input", "accepted_invalid": "invalid value accepted"}.get(kind)
+    return Finding(
+        check, "body", outcome, REQUEST_SCHEMA, message, tuple(exchanges[:5]), evidence, cause or "valid value refused"
+    )

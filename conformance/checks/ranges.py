@@ -8,7 +8,7 @@ from typing import Any
 
 from conformance.checks.base import Check, Facts, Recipe, Registry, Request, show
 from conformance.checks.requests import LOGIT_CONTROL, SAMPLE_TOKEN, SMALL_LIMIT, body
-from conformance.checks.status import ByStatus
+from conformance.checks.status import ByStatus, invalid_table
 from conformance.contract import Contract, RangedField
 from conformance.records import Exchange
 
@@ -73,11 +73,13 @@ def ranges(contract: Contract) -> Iterator[Check]:
             sent = ", ".join(f"{k}={show(v)}" for k, v in fields.items())
             capability = CAPABILITY_OF.get(f.name)
             controlled = f.name == "logit_bias"  # a 4xx to the token id itself is no verdict on the value
+            # judged as the generated layer judges the same request (extension, narrowed or rejects)
+            table = "accepts" if valid else invalid_table(contract, body(Facts(contract), limit_of(f), **fields))
             yield Check(
                 rid,
                 f.name,
                 f.pointer,
-                ByStatus("accepts" if valid else "rejects", sent, controlled=controlled),
+                ByStatus(table or "rejects", sent, controlled=controlled),
                 (_recipe(rid, fields, limit_of(f)), *((LOGIT_CONTROL,) if controlled else ())),
                 capabilities=(capability,) if valid and capability else (),
                 params={"value": value, "valid": valid},

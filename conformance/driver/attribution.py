@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 PER_FINDING = 12  # extra requests to attribute one finding (the identical repeat included)
-PER_RUN = 60  # extra requests for attribution in a whole run, both generation modes
+PER_RUN = 120  # extra requests for attribution in a whole run, both generation modes (a cause costs 1 to 12)
 SPENT = "the attribution budget is spent"
 CAP = 4  # the completion limit of every generated or attributing request
 MAX_N = 2
@@ -148,7 +148,7 @@ class Attributor:
                     best.append(list(subset))
             return answers[key]
 
-        changes = [] if exact else self._changes(sent)
+        changes = [] if exact else self.changes(sent)
         for known_kind, keys, found in self.known:
             if known_kind == kind and set(keys) <= set(changes):
                 try:
@@ -183,7 +183,7 @@ class Attributor:
             self.known.append((kind, result, found))
         return found
 
-    def _changes(self, sent: dict[str, Any]) -> list[str]:
+    def changes(self, sent: dict[str, Any]) -> list[str]:
         """The fields in which `sent` differs from the minimal request (a missing one included)."""
         base = self.minimal()
         changed = [k for k in sent if sent[k] != base.get(k, DROP)]

@@ -36,9 +36,12 @@ from conformance.checks import body as body_of
 from conformance.checks.properties import (
     Attribution,
     Finding,
+    Kind,
     request_finding,
     request_kind,
     response_findings,
+    unattributed,
+    unreproduced,
 )
 from conformance.checks.requests import SAMPLE_TOKEN as SAMPLE_KEY
 from conformance.contract import REQUEST_SCHEMA, Contract
@@ -52,9 +55,24 @@ __all__ = ["DEFAULT_MAX_EXAMPLES", "LayerPart", "ModeReport", "prepare", "run_la
 DEFAULT_MAX_EXAMPLES = 20  # fuzzing examples per generation mode, unless --max-examples
 PATH = "/v1/chat/completions"
 MISSING = object()  # an edge "value": the field left out
+TRIES_PER_CAUSE = 3  # members of one cause attributed at most: a flaky 5xx does not hide a reproducible one
 
 
 PROGRESS_EVERY = 25  # a progress line on stderr every this many generated requests
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A request-side finding waiting for attribution: what showed it, and the cause it is grouped under."""
+
+    kind: Kind
+    exchange: Exchange
+    suspects: tuple[str, ...]
+    exact: str | None
+    phase: str
+    cause: tuple[Any, ...]
+    cost: int
+    shown: tuple[Finding, ...] = ()  # response findings of the same 5xx, ranked once its repeat is known
 
 
 @dataclass
@@ -67,14 +85,21 @@ class ModeReport:
     by_phase: dict[str, int] = field(default_factory=dict)
     not_sent: int = 0
     attribution: int = 0
-    unattributed: int = 0  # findings left unattributed: the attribution budget was spent
+    causes: int = 0  # distinct causes attributed
+    unattributed: int = 0  # findings reported under `body` because the attribution budget was spent
     stopped: str | None = None
     findings: dict[str, Finding] = field(default_factory=dict)
     counts: Counter[str] = field(default_factory=Counter)  # requests that showed each finding id
+    pending: list[_Pending] = field(default_factory=list)
 
-    def add(self, finding: Finding) -> None:
-        self.findings.setdefault(finding.id, finding)
-        self.counts[finding.id] += 1
+    def add(self, finding: Finding | None, count: int = 1) -> None:
+        """Count `finding` under its id; it is the one reported when it beats the one kept so far."""
+        if finding is None:
+            return
+        kept = self.findings.get(finding.id)
+        if kept is None or finding.beats(kept):
+            self.findings[finding.id] = finding
+        self.counts[finding.id] += count
 
 
 @dataclass
@@ -211,27 +236,90 @@ class _Sender:
         return exchange
 
     def judge(self, exchange: Exchange, phase: str, suspects: list[str], exact: str | None = None) -> None:
+        """Response findings now; a request-side finding is queued for attribution, grouped by its cause."""
         sent = "an edge value" if exact else f"a generated {self.mode} request"
-        for finding in response_findings(self.facts, exchange, sent):
-            self.report.add(finding)
+        shown = response_findings(self.facts, exchange, sent)
         kind = request_kind(exchange, self.mode)
         body = exchange.request_body
+        if kind != "server_error":
+            for finding in shown:
+                self.report.add(finding)
         if kind is None or not isinstance(body, dict):
             if kind is not None:  # a body that is not an object: nothing to narrow
                 found = Attribution(("body",)) if kind != "server_error" else self._repeat_raw(exchange)
+                self._add_shown(shown, found)
                 self.report.add(request_finding(self.facts, kind, exchange, found, phase, "body"))
             return
         key = kind + json.dumps(body, sort_keys=True, default=str)
         if key in self.shared.seen:
+            self._add_shown(shown, None)
             return
         self.shared.seen.add(key)
-        before = self.shared.attributor.spent
-        found = self.shared.attributor.attribute(kind, body, suspects, exact=exact is not None)
-        self.report.attribution += self.shared.attributor.spent - before
-        if found.spent:
-            self.report.unattributed += 1  # counted in the summary, reported under no field
-            return
-        self.report.add(request_finding(self.facts, kind, exchange, found, phase, exact))
+        cause, cost = self._cause(kind, body, exact)
+        pending = _Pending(kind, exchange, tuple(suspects), exact, phase, cause, cost, tuple(shown))
+        self.report.pending.append(pending)
+
+    def _cause(self, kind: Kind, body: dict[str, Any], exact: str | None) -> tuple[tuple[Any, ...], int]:
+        """The cause a finding is grouped under (its kind, field and the keywords its body breaks) and what
+        attributing it may cost (an edge value: its repeat; a generated body: more with each changed field)."""
+        contract = self.facts.contract
+        broken = frozenset((v.keyword, v.pointer) for v in contract.violations(REQUEST_SCHEMA, body))
+        if exact is not None:
+            return (kind, exact, broken), 1
+        changed = self.shared.attributor.changes(body)
+        return (kind, "", broken or frozenset(changed)), 2 + len(changed)
+
+    def _add_shown(self, shown: list[Finding] | tuple[Finding, ...], found: Attribution | None) -> None:
+        """The response findings of a 5xx, ranked by whether its identical repeat agreed."""
+        reproduced = found is not None and (found.fields is not None)
+        for finding in shown:
+            self.report.add(finding if reproduced else unreproduced(finding))
+
+    def attribute(self, send: bool = True) -> None:
+        """Attribute the queued findings, cheapest cause first; each cause once (the next member is tried only
+        when one did not reproduce: a flaky 5xx does not hide a reproducible one). What the budget leaves
+        unattributed is still reported, under `body`, with its original requests (docs/verdicts.md rule 13)."""
+        groups: dict[tuple[Any, ...], list[_Pending]] = {}
+        for pending in self.report.pending:
+            groups.setdefault(pending.cause, []).append(pending)
+        ordered = sorted(groups.values(), key=lambda members: members[0].cost)  # stable: first seen first
+        leftover: list[_Pending] = []
+        for members in ordered:
+            if leftover or not send:  # the budget is spent (or a signal came): the rest is reported unattributed
+                leftover.extend(members)
+                continue
+            for i, pending in enumerate(members[:TRIES_PER_CAUSE]):
+                before = self.shared.attributor.spent
+                found = self.shared.attributor.attribute(
+                    pending.kind, pending.exchange.request_body, list(pending.suspects), exact=pending.exact is not None
+                )
+                self.report.attribution += self.shared.attributor.spent - before
+                if found.spent:
+                    leftover.extend(members[i:])
+                    break
+                self._add_shown(pending.shown, found)
+                finding = request_finding(
+                    self.facts, pending.kind, pending.exchange, found, pending.phase, pending.exact
+                )
+                rest = [m for m in members if m is not pending]
+                if found.fields is not None:  # reproduced: the other members are the same cause
+                    self.report.causes += 1
+                    self.report.add(finding, count=1 + len(rest))
+                    for other in rest:
+                        self._add_shown(other.shown, None)
+                    break
+                self.report.add(finding)
+            else:
+                for other in members[TRIES_PER_CAUSE:]:
+                    self._add_shown(other.shown, None)
+        self.report.pending.clear()
+        for kind in ("server_error", "accepted_invalid", "refused_valid"):
+            chosen = [p for p in leftover if p.kind == kind]
+            if chosen:
+                self.report.unattributed += len(chosen)
+                for pending in chosen:
+                    self._add_shown(pending.shown, None)
+                self.report.add(unattributed(self.facts, kind, [p.exchange for p in chosen]), count=len(chosen))
 
     def _repeat_raw(self, exchange: Exchange) -> Attribution:
         try:
@@ -358,8 +446,10 @@ def run_mode(
         _edges(sender, refused)
         if not report.stopped:
             _generated(sender, max_examples or DEFAULT_MAX_EXAMPLES)
+        sender.attribute()
     except KeyboardInterrupt:
         report.stopped = "interrupted"
+        sender.attribute(send=False)
     return report
 
 
@@ -405,25 +495,34 @@ def run_layer(
 
 
 def _results(contract: Contract, reports: list[tuple[Check, ModeReport, int, int]]) -> tuple[LayerPart, ...]:
-    """Each mode's summary result, then one result per finding id no earlier mode reported; an id found again in
-    a later mode is counted in the earlier result's message."""
+    """Each mode's summary result, then one result per finding id no earlier mode reported. Per id, the finding
+    reported is the best one any mode found (a reproduced failure beats a flaky one); an id found again in a
+    later mode is counted in the message."""
     first_mode: dict[str, str] = {}
+    best: dict[str, Finding] = {}
     for _, report, _, _ in reports:
-        for fid in report.findings:
+        for fid, finding in report.findings.items():
             first_mode.setdefault(fid, report.mode)
+            if fid not in best or finding.beats(best[fid]):
+                best[fid] = finding
     later: dict[str, list[str]] = {}
     for _, report, _, _ in reports:
         for fid in report.findings:
             if first_mode[fid] != report.mode:
                 later.setdefault(fid, []).append(f" (and {report.counts[fid]} in {report.mode} generation)")
     return tuple(
-        LayerPart(check, _mode_results(contract, check, report, first_mode, later), start, stop)
+        LayerPart(check, _mode_results(contract, check, report, first_mode, later, best), start, stop)
         for check, report, start, stop in reports
     )
 
 
 def _mode_results(
-    contract: Contract, check: Check, report: ModeReport, first_mode: dict[str, str], later: dict[str, list[str]]
+    contract: Contract,
+    check: Check,
+    report: ModeReport,
+    first_mode: dict[str, str],
+    later: dict[str, list[str]],
+    best: dict[str, Finding],
 ) -> tuple[Result, ...]:
     mode = report.mode
     phases = ", ".join(f"{phase} {count}" for phase, count in sorted(report.by_phase.items())) or "none"
@@ -435,8 +534,9 @@ def _mode_results(
         f"{report.not_sent} not sent (costly values, other methods, header mutations); "
         f"{len(report.findings)} distinct findings"
     )
+    summary += f"; {report.causes} causes attributed"
     if report.unattributed:
-        summary += f"; {report.unattributed} more left unattributed (attribution budget of {PER_RUN} spent)"
+        summary += f"; {report.unattributed} reported under `body` unattributed (attribution budget of {PER_RUN} spent)"
     first = next((f for f in report.findings.values() if f.outcome is outcome), None)
     if first is not None:
         summary = f"{first.id} is {outcome.value}: " + summary
@@ -445,13 +545,22 @@ def _mode_results(
     shown = first.exchanges[-1:] if first is not None else ()
     out = [
         make_result(
-            contract, check.id, check.pointer, check.field, outcome, summary, level=check.level, exchanges=shown
+            contract,
+            check.id,
+            check.pointer,
+            check.field,
+            outcome,
+            summary,
+            level=check.level,
+            exchanges=shown,
+            cause=first.cause if first is not None else None,
         )
     ]
-    for finding in report.findings.values():
-        if first_mode[finding.id] != mode:  # the same id from an earlier mode: counted there, never reported twice
+    for fid in report.findings:
+        if first_mode[fid] != mode:  # the same id from an earlier mode: counted there, never reported twice
             continue
-        count = report.counts[finding.id]
+        finding = best[fid]
+        count = report.counts[fid]
         message = finding.message + (f" ({count} requests)" if count > 1 else "") + "".join(later.get(finding.id, []))
         out.append(
             make_result(
@@ -464,6 +573,7 @@ def _mode_results(
                 exchanges=finding.exchanges,
                 level="MUST",
                 evidence=finding.evidence,
+                cause=finding.cause,
             )
         )
     return tuple(out)

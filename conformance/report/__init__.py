@@ -19,7 +19,7 @@ from allure_commons.model2 import Attachment as AllureAttachment
 
 from conformance.records import Outcome, Result
 
-__all__ = ["SUMMARY_SCHEMA", "RunInfo", "summary_schema", "totals", "write_reports"]
+__all__ = ["SUMMARY_SCHEMA", "RunInfo", "by_cause", "summary_schema", "totals", "write_reports"]
 
 SUMMARY_SCHEMA = "summary.schema.json"
 ALLURE_STATUS = {
@@ -112,6 +112,29 @@ def _md_cell(text: str | None, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
+def by_cause(results: list[Result]) -> list[tuple[str, list[Result]]]:
+    """Failed (then warned) results grouped by their cause key, the largest group first."""
+    groups: dict[str, list[Result]] = {}
+    for outcome in (Outcome.FAILED, Outcome.WARNED):
+        for r in results:
+            if r.outcome is outcome:
+                groups.setdefault(f"{r.cause or 'other contract break'} ({outcome.value})", []).append(r)
+    return sorted(groups.items(), key=lambda item: (" (failed)" not in item[0], -len(item[1])))
+
+
+def _cause_lines(results: list[Result]) -> list[str]:
+    groups = by_cause(results)
+    if not groups:
+        return []
+    lines = ["## Causes", "", "| cause | results | members |", "|---|---|---|"]
+    for cause, members in groups:
+        shown = ", ".join(f"`{r.id}`" for r in members[:12]) + (
+            f", ... {len(members) - 12} more" if len(members) > 12 else ""
+        )
+        lines.append(f"| {_md_cell(cause)} | {len(members)} | {shown} |")
+    return [*lines, ""]
+
+
 def markdown(results: list[Result], info: RunInfo) -> str:
     t = totals(results, info)
     incomplete = "INCOMPLETE (" + ("stopped early" if info.stopped else "infrastructure errors") + ")"
@@ -138,6 +161,7 @@ def markdown(results: list[Result], info: RunInfo) -> str:
         lines += [f"Known failures (baseline `{info.baseline}`): {t['xfailed']} still failing, not counted.", ""]
     if info.stopped:
         lines += [f"**Stopped:** {info.stopped}", ""]
+    lines += _cause_lines(results)
     order = [Outcome.FAILED, Outcome.ERROR, Outcome.WARNED, Outcome.UNSUPPORTED, Outcome.SKIPPED, Outcome.XFAILED]
     for outcome in order:
         chosen = [r for r in results if r.outcome is outcome]
