@@ -17,7 +17,7 @@ from typing import Any
 from conformance.checks.requests import SAMPLE_TOKEN as SAMPLE_KEY
 from conformance.contract import REQUEST_SCHEMA, Contract
 
-__all__ = ["CAPABILITY_OF", "LONG", "Spot", "edge_values", "spots"]
+__all__ = ["CAPABILITY_OF", "LONG", "Shape", "Spot", "edge_values", "shapes", "spots"]
 
 LONG = 4096  # characters of a long string: past common limits, still cheap as a prompt
 MANY = 64  # items of a long array
@@ -213,3 +213,133 @@ def edge_values(contract: Contract, pointer: str) -> list[tuple[str, Any]]:
             seen.add(key)
             unique.append((label, value))
     return unique
+
+
+# -- optional shapes: each object of the request with all its properties, then without each optional one -----
+
+USER = {"role": "user", "content": "hi"}
+CALL = {
+    "role": "assistant",
+    "content": None,
+    "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": FUNCTION["name"], "arguments": "{}"}}],
+}
+# ordinary values by property name, where "a" or 1 would not be an ordinary use
+ORDINARY: dict[str, Any] = {
+    "type": "function",
+    "arguments": "{}",
+    "parameters": {"type": "object", "properties": {}},
+    "schema": {"type": "object", "properties": {}},
+    "name": FUNCTION["name"],
+    "id": "call_1",
+    "tool_call_id": "call_1",
+    "content": "hi",
+    "strict": False,
+}
+OBJECTS: list[tuple[str, str, Callable[[Any], dict[str, Any]]]] = [
+    ("messages", f"{SCHEMAS}/SystemMessage", lambda m: {"messages": [m, USER]}),
+    ("messages", f"{SCHEMAS}/DeveloperMessage", lambda m: {"messages": [m, USER]}),
+    ("messages", f"{SCHEMAS}/UserMessage", lambda m: {"messages": [m]}),
+    ("messages", f"{SCHEMAS}/AssistantMessage", lambda m: {"messages": [USER, m, USER]}),
+    ("messages", f"{SCHEMAS}/ToolMessage", lambda m: {"messages": [USER, CALL, m]}),
+    ("tools", f"{SCHEMAS}/Tool", lambda t: {"tools": [t]}),
+    (
+        "response_format.json_schema",
+        f"{SCHEMAS}/JsonSchemaResponseFormat",
+        lambda o: {"response_format": {"type": "json_schema", "json_schema": o}},
+    ),
+    ("stream_options", f"{SCHEMAS}/StreamOptions", lambda o: {"stream": True, "stream_options": o}),
+]
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A documented object sent whole, or without one optional property, or with one nullable property null:
+    the request fields that carry it, and the dotted field the variant is about."""
+
+    field: str
+    label: str
+    fields: dict[str, Any]
+
+    @property
+    def top(self) -> str:
+        return self.field.split(".", 1)[0]
+
+
+def _resolved(contract: Contract, schema: Any) -> dict[str, Any]:
+    while isinstance(schema, dict) and "$ref" in schema:
+        schema = contract.node(schema["$ref"])
+    return schema if isinstance(schema, dict) else {}
+
+
+def _ordinary(contract: Contract, name: str, schema: Any, depth: int = 0) -> Any:
+    """An ordinary value for property `name` of `schema`: its constant, its first member, or a plain value of its
+    first type that is not null (objects with every property, arrays of one item)."""
+    schema = _resolved(contract, schema)
+    if "const" in schema:
+        return schema["const"]
+    members = [m for m in schema.get("enum", []) if m is not None]
+    if members:
+        return members[0]
+    if name in ORDINARY:
+        return ORDINARY[name]
+    for branch in schema.get("oneOf", []) + schema.get("anyOf", []):
+        if "null" not in _types(_resolved(contract, branch)):
+            return _ordinary(contract, name, branch, depth + 1)
+    kinds = [k for k in _types(schema) if k != "null"]
+    kind = kinds[0] if kinds else "object"
+    if kind == "object" and depth < 4:
+        return {k: _ordinary(contract, k, v, depth + 1) for k, v in schema.get("properties", {}).items()}
+    if kind == "array" and depth < 4:
+        return [_ordinary(contract, name, schema.get("items", {}), depth + 1)]
+    return {"string": "a", "integer": 1, "number": 1, "boolean": True, "object": {}, "array": []}.get(kind, "a")
+
+
+def _stated_required(contract: Contract, schema: dict[str, Any]) -> set[str]:
+    """The properties a schema requires by a stated constraint (a `required` the capture added is optional in
+    the documents: a tool message without `tool_call_id`)."""
+    out = set(schema.get("required", [])) if "required" not in (schema.get("x-captured") or {}) else set()
+    for part in schema.get("allOf", []):
+        out |= _stated_required(contract, _resolved(contract, part))
+    return out
+
+
+def _nullable(contract: Contract, schema: Any) -> bool:
+    schema = _resolved(contract, schema)
+    branches = [schema, *(_resolved(contract, b) for b in schema.get("oneOf", []) + schema.get("anyOf", []))]
+    return any("null" in _types(b) for b in branches if b)
+
+
+def _variants(
+    contract: Contract, path: str, schema: dict[str, Any], whole: dict[str, Any], depth: int = 0
+) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    required = _stated_required(contract, schema)
+    for name, sub in schema.get("properties", {}).items():
+        field = f"{path}.{name}"
+        if name not in required:
+            yield field, "without it", {k: v for k, v in whole.items() if k != name}
+        if _nullable(contract, sub):
+            yield field, "null", {**whole, name: None}
+        inner = _resolved(contract, sub)
+        if depth < 2 and isinstance(whole.get(name), dict) and inner.get("properties"):
+            for deeper, label, value in _variants(contract, field, inner, whole[name], depth + 1):
+                yield deeper, label, {**whole, name: value}
+
+
+def shapes(contract: Contract) -> list[Shape]:
+    """Every documented request object sent whole, then without each optional property (and its optional
+    sub-properties), then with each nullable property null: one request each."""
+    out: list[Shape] = []
+    seen: set[str] = set()
+    for path, pointer, place in OBJECTS:
+        if not _resolves(contract, pointer):
+            continue
+        schema = _resolved(contract, contract.node(pointer))
+        whole = _ordinary(contract, path, schema)
+        variants = [(path, "whole", whole), *_variants(contract, path, schema, whole)]
+        for field, label, value in variants:
+            fields = place(value)
+            key = json.dumps(fields, sort_keys=True)
+            if key not in seen:
+                seen.add(key)
+                out.append(Shape(field, label, fields))
+    return out
