@@ -18,6 +18,7 @@ from jsonschema import Draft202012Validator
 
 from conformance.contract import load_contract
 from conformance.reference import FAULTS, ServerConfig, in_process, running_server
+from conformance.reference.faults import RunArgs
 from conformance.report import summary_schema
 from conformance.runner import RunSettings, run
 
@@ -45,6 +46,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 REFERENCE = ROOT / "docs" / "reference"
 KEY = "sk-test-4f1c9a0b7e"
 MODEL = "conformance-reference"
+EVERY_CHECK = RunArgs()  # no --only, --skip or --capability
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -67,19 +69,16 @@ def run_in_process(
     *,
     profile: str = "atoma",
     variant: str = "lenient",
-    args: tuple[str, ...] = (),
+    args: RunArgs = EVERY_CHECK,
     seed: int = 7,
     key: str = KEY,
     **settings: Any,
 ) -> tuple[int, dict[str, Any]]:
     """Run the suite (the runner called as a function) against an in-process reference server (on a real socket
-    when a fault acts on the wire); return the exit code and summary.json. `args`: `--only`, `--skip`,
-    `--capability` pairs, as on the command line."""
+    when a fault acts on the wire); return the exit code and summary.json. `args`: the checks selected and the
+    capabilities claimed."""
     contract = _contract(profile)
     config = ServerConfig(api_key=key, profile=profile, variant=variant, faults=frozenset(faults), contract=contract)
-    options: dict[str, list[str]] = {"--only": [], "--skip": [], "--capability": []}
-    for flag, value in zip(args[::2], args[1::2], strict=True):
-        options[flag].append(value)
     report_dir = tmp_path / f"reports-{len(list(tmp_path.glob('reports-*')))}"
     on_the_wire = any(name in FAULTS and FAULTS[name].socket for name in faults)
     with (
@@ -94,9 +93,9 @@ def run_in_process(
                 model=MODEL,
                 report_dir=report_dir,
                 seed=seed,
-                only=options["--only"],
-                skip=options["--skip"],
-                capabilities=options["--capability"],
+                only=list(args.only),
+                skip=list(args.skip),
+                capabilities=list(args.capabilities),
                 transport=transport,
                 **{"progress": False, **settings},
             )

@@ -18,7 +18,7 @@ from conftest import KEY, MODEL, outcome_ids, run_in_process
 from conformance.checks import plan
 from conformance.contract import PROFILES, load_contract
 from conformance.reference import FAULTS, PARAMETRIC, Proof, ServerConfig, every_proof, in_process
-from conformance.reference.faults import HAND_WRITTEN, SDK_NULL_CONTENT
+from conformance.reference.faults import HAND_WRITTEN, SDK_NULL_CONTENT, RunArgs
 
 PROOFS = [(name, dataclasses.replace(p, faults=p.faults or (name,))) for name, p in every_proof()]
 # planned ids no server behaviour can break, each with its reason (aim: none)
@@ -27,7 +27,7 @@ UNPROVABLE: dict[str, str] = {}
 
 def proof_id(item: tuple[str, Proof]) -> str:
     _, proof = item
-    return f"{','.join(proof.faults)}-{proof.profile}-{proof.variant}-{'_'.join(proof.args)}"
+    return f"{','.join(proof.faults)}-{proof.profile}-{proof.variant}-{'_'.join(proof.args.argv())}"
 
 
 def check(data: dict[str, object], proof: Proof) -> None:
@@ -38,9 +38,7 @@ def check(data: dict[str, object], proof: Proof) -> None:
 
 def is_slow(proof: Proof) -> bool:
     """Proofs that run the property layer (generation takes seconds) or several seeds."""
-    return len(proof.seeds) > 1 or any(
-        arg.startswith("property.") for arg in proof.args[1::2] if "--only" in proof.args
-    )
+    return len(proof.seeds) > 1 or any(only.startswith("property.") for only in proof.args.only)
 
 
 @pytest.mark.parametrize(
@@ -157,7 +155,7 @@ def test_chat_500_skips_the_rest(tmp_path: Path) -> None:
 
 
 def test_a_stream_past_its_bound_is_judged_but_not_its_end(tmp_path: Path) -> None:
-    code, data = run_in_process(tmp_path, ("stream_endless",), args=("--only", "stream.*"))
+    code, data = run_in_process(tmp_path, ("stream_endless",), args=RunArgs(only=("stream.*",)))
     outcomes = {r["id"]: (r["outcome"], r["message"]) for r in data["results"]}
     assert code == 0
     for rid in ("stream.done", "stream.usage_chunk", "stream.finish_reason", "stream.content_matches"):

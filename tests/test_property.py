@@ -14,6 +14,7 @@ from conftest import outcome_ids, run_in_process
 from conformance.checks import Facts
 from conformance.contract import load_contract
 from conformance.driver.property import run_mode
+from conformance.reference.faults import RunArgs
 from conformance.transport import TargetClient
 
 
@@ -59,7 +60,7 @@ def test_the_layer_keeps_to_its_budget() -> None:
 
 
 def test_a_finding_carries_a_reproduction(tmp_path: Path) -> None:
-    code, data = run_in_process(tmp_path, ("schema_break_with_logprobs",), args=("--only", "property.positive"))
+    code, data = run_in_process(tmp_path, ("schema_break_with_logprobs",), args=RunArgs(only=("property.positive",)))
     assert code == 1
     assert outcome_ids(data, "failed") == {"property.positive", "property.response_schema_conformance.choices"}
     finding = next(r for r in data["results"] if r["id"] == "property.response_schema_conformance.choices")
@@ -70,7 +71,9 @@ def test_a_finding_carries_a_reproduction(tmp_path: Path) -> None:
 
 
 def test_the_progress_counter_counts_planned_results_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, data = run_in_process(tmp_path, ("schema_break_with_logprobs",), args=("--only", "property.*"), progress=True)
+    code, data = run_in_process(
+        tmp_path, ("schema_break_with_logprobs",), args=RunArgs(only=("property.*",)), progress=True
+    )
     counters = [tuple(map(int, m)) for m in re.findall(r"^\[\s*(\d+)/(\d+)\]", capsys.readouterr().out, flags=re.M)]
     assert code == 1 and len(data["results"]) > len(counters) == 2
     assert counters == [(1, 2), (2, 2)]

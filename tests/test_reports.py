@@ -13,6 +13,7 @@ from conftest import KEY, echoed_forms, run_in_process
 from jsonschema import Draft202012Validator
 
 from conformance.records import Attachment, Outcome, Result
+from conformance.reference.faults import HAND_WRITTEN
 from conformance.report import RunInfo, summary_schema, write_reports
 
 ZEROS = "0" * 64
@@ -147,7 +148,7 @@ def test_key_echoed_by_the_server_is_judged_as_received_and_redacted_on_the_way_
 def test_a_short_key_never_corrupts_a_verdict(tmp_path: Path) -> None:
     """`--api-key 1` against the correct reference server: every check passes (the response is judged as
     received); the key is still redacted in what leaves the process."""
-    code, data = run_in_process(tmp_path, args=("--skip", "property.*", "--skip", "client.*"), key="1")
+    code, data = run_in_process(tmp_path, args=HAND_WRITTEN, key="1")
     assert code == 0 and data["totals"]["failed"] == 0, [
         r["message"] for r in data["results"] if r["outcome"] != "passed"
     ]

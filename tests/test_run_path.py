@@ -9,6 +9,7 @@ import pytest
 from conftest import run_in_process
 
 from conformance.records import Attachment, Exchange, FrozenMap, Outcome, Result, SseEvent
+from conformance.reference.faults import RunArgs
 from conformance.report import RunInfo
 
 
@@ -53,7 +54,7 @@ def test_a_finding_seen_in_both_generation_modes_is_counted_in_the_reported_resu
     the response schema (created as a string) and that accepts temperatures out of range shows the same
     finding in both modes."""
     code, data = run_in_process(
-        tmp_path, ("range_unchecked:temperature", "created_string"), args=("--only", "property.*")
+        tmp_path, ("range_unchecked:temperature", "created_string"), args=RunArgs(only=("property.*",))
     )
     results = {r["id"]: r for r in data["results"]}
     finding = results["property.response_schema_conformance.created"]

@@ -76,8 +76,8 @@ def running_server(config: ServerConfig, host: str = "127.0.0.1") -> Iterator[st
         url = stack.enter_context(serving(create_app(config), host, "reference-server"))
         for name in sorted(config.faults):
             fault = FAULTS.get(name)
-            if fault is not None and fault.wire is not None:
-                url = stack.enter_context(fault.wire(url, host))
+            if fault is not None and fault.hooks.wire.proxy is not None:
+                url = stack.enter_context(fault.hooks.wire.proxy(url, host))
         yield url
 
 

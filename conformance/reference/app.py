@@ -48,15 +48,22 @@ def create_app(config: ServerConfig) -> Starlette:
     contract = config.contract
     assert contract is not None
     faults = active(config.faults)
+    # each stage's hooks of the active faults, in the faults' order
+    requests = [f.hooks.request for f in faults]
+    auths = [f.hooks.auth for f in faults]
+    generations = [f.hooks.generation for f in faults]
+    responses = [f.hooks.response for f in faults]
+    streams = [f.hooks.stream for f in faults]
+    wires = [(f.name, f.hooks.wire) for f in faults]
     # a fault with `openai_values` makes the server take what OpenAI's contract allows (plain-string stop, ...)
-    validating = contract.other("openai") if any(f.openai_values for f in faults) else contract
+    validating = contract.other("openai") if any(h.openai_values for h in requests) else contract
     request_validator = validating.validator(REQUEST_SCHEMA)
     served = {"chat": 0}
     fired: set[str] = set()  # the `crash_first` faults that have crashed once
 
     def error_response(error: ApiError) -> Response:
-        for fault in faults:
-            rendered = fault.render_error(error) if fault.render_error else None
+        for h in responses:
+            rendered = h.render_error(error) if h.render_error else None
             if rendered:
                 status, text, media = rendered
                 return Response(text, status_code=status, media_type=media)
@@ -73,30 +80,32 @@ def create_app(config: ServerConfig) -> Starlette:
         scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
         if scheme == "Bearer" and token == config.api_key:
             return
-        if any(f.admit and f.admit(scheme, token, config.api_key) for f in faults):
+        if any(h.admit and h.admit(scheme, token, config.api_key) for h in auths):
             return
         raise ApiError(401, "AUTH_ERROR", "Authentication failed")
 
     def validate(body: Any) -> None:
         if isinstance(body, dict):
-            if "model" not in body and any(f.default_model for f in faults):
+            if "model" not in body and any(h.default_model for h in requests):
                 body["model"] = config.models[0]
-            for fault in faults:
-                if fault.before:
-                    fault.before(body)
+            for h in requests:
+                if h.before:
+                    h.before(body)
         errors = []
         for error in request_validator.iter_errors(body):
             path = [str(p) for p in error.absolute_path]
             instance, schema = error.instance, error.schema if isinstance(error.schema, dict) else {}
-            if path and any(f.tolerate and f.tolerate(path[0], str(error.validator), instance, schema) for f in faults):
+            if path and any(
+                h.tolerate and h.tolerate(path[0], str(error.validator), instance, schema) for h in requests
+            ):
                 continue
             errors.append((path, error.message))
         if errors:
             path, message = min(errors, key=lambda e: len(e[0]))
             raise ApiError(400, "BAD_REQUEST", f"{'.'.join(path) or 'body'}: {message}"[:500], ".".join(path) or None)
-        for fault in faults:
-            if fault.after:
-                fault.after(body, contract)
+        for h in requests:
+            if h.after:
+                h.after(body, contract)
         if config.variant == "strict":
             if not body["messages"]:
                 raise ApiError(400, "BAD_REQUEST", "messages: must not be empty", "messages")
@@ -104,13 +113,13 @@ def create_app(config: ServerConfig) -> Starlette:
                 value = body.get(name)
                 if isinstance(value, int) and value < 1:
                     raise ApiError(400, "BAD_REQUEST", f"{name}: must be at least 1", name)
-        if body["model"] not in config.models and not any(f.any_model for f in faults):
+        if body["model"] not in config.models and not any(h.any_model for h in requests):
             status = 404 if config.profile == "openai" else 400
             raise ApiError(status, "MODEL_NOT_SUPPORTED", f"Model not supported: {body['model']}", "model")
 
     async def chat(request: Request) -> Response:
         served["chat"] += 1
-        if any(f.answer_after is not None and served["chat"] > f.answer_after for f in faults):
+        if any(h.answer_after is not None and served["chat"] > h.answer_after for _, h in wires):
             error = {"error": {"code": "UNAVAILABLE", "message": "overloaded"}}
             return JSONResponse(error, status_code=503, headers={"retry-after": "0"})
         try:
@@ -118,12 +127,12 @@ def create_app(config: ServerConfig) -> Starlette:
             try:
                 body = json.loads(raw)
             except ValueError:
-                status = next((f.malformed_status for f in faults if f.malformed_status), 400)
+                status = next((h.malformed_status for h in requests if h.malformed_status), 400)
                 raise ApiError(status, "BAD_REQUEST", "Failed to parse the body as JSON") from None
             authenticate(request)
-            for fault in faults:
-                if fault.crash_first and fault.name not in fired and isinstance(body, dict) and fault.crash_first(body):
-                    fired.add(fault.name)
+            for name, h in wires:
+                if h.crash_first and name not in fired and isinstance(body, dict) and h.crash_first(body):
+                    fired.add(name)
                     raise ApiError(500, "INTERNAL_ERROR", "worker restarted")
             validate(body)
             return respond(body)
@@ -132,22 +141,22 @@ def create_app(config: ServerConfig) -> Starlette:
 
     def respond(body: dict[str, Any]) -> Response:
         asked = dict(body)
-        for fault in faults:
-            if fault.asked:
-                fault.asked(asked)
+        for g in generations:
+            if g.asked:
+                g.asked(asked)
         limits = [v for v in (asked.get("max_completion_tokens"), asked.get("max_tokens")) if isinstance(v, int)]
         generation = generate(asked, limit=max(0, min(limits)) if limits else None)
-        for fault in faults:
-            if fault.generated:
-                fault.generated(generation)
+        for g in generations:
+            if g.generated:
+                g.generated(generation)
         completion_id = f"chatcmpl-{abs(hash((time.time_ns(), id(body)))) % 10**12}"
         created = int(time.time())
         if body.get("stream"):
             events = _stream(body, generation, completion_id, created)
-            for fault in faults:
-                if fault.stream:
-                    events = fault.stream(events, body)
-            media = next((f.stream_media_type for f in faults if f.stream_media_type), "text/event-stream")
+            for s in streams:
+                if s.events:
+                    events = s.events(events, body)
+            media = next((h.media_type for h in streams if h.media_type), "text/event-stream")
             return StreamingResponse(iter([_render(e) for e in events]), media_type=media)
         payload = {
             "id": completion_id,
@@ -158,10 +167,10 @@ def create_app(config: ServerConfig) -> Starlette:
             "choices": [_choice(body, choice) for choice in generation.choices],
             "usage": _usage(generation),
         }
-        for fault in faults:
-            if fault.payload:
-                fault.payload(payload, body)
-        media = next((f.media_type for f in faults if f.media_type), "application/json")
+        for r in responses:
+            if r.payload:
+                r.payload(payload, body)
+        media = next((h.media_type for h in responses if h.media_type), "application/json")
         return Response(json.dumps(payload), media_type=media)
 
     async def models(request: Request) -> Response:
