@@ -300,6 +300,19 @@ CASES: list[tuple[str, str, list[Exchange], Outcome, dict[str, Any]]] = [
         F,
         {},
     ),
+    (  # issue 17: the call was cut at the limit (usage reached it) although finish_reason says otherwise
+        "semantic.tool_calls.arguments",
+        "not JSON, cut at the limit",
+        [
+            exchange(
+                200,
+                completion(message=tool_message(("get_local_time", '{"ci')), finish="tool_calls"),
+                request={"model": "m", "max_completion_tokens": 3},
+            )
+        ],
+        S,
+        {},
+    ),
     ("semantic.response_format.json_object", "JSON", [ok('{"answer": "sea"}')], P, {}),
     ("semantic.response_format.json_object", "prose", [ok("The sea.")], F, {}),
     ("semantic.response_format.json_object", "cut", [ok('{"ans', "length")], S, {}),

@@ -316,10 +316,23 @@ def tool_arguments(facts: Facts, exchange: Exchange) -> Verdict:
         try:
             load_json(arguments)
         except ValueError:
+            if _reached_limit(exchange):  # cut, whatever its finish_reason says (semantic.tool_choice.named judges it)
+                raise Inconclusive(
+                    "the call was cut at the completion limit (usage reached it): its arguments are incomplete"
+                ) from None
             return Verdict(
                 Outcome.FAILED, "arguments is not JSON", (exchange,), evidence=f"got arguments {arguments[:200]!r}"
             )
     return Verdict(Outcome.PASSED, f"{len(calls)} call(s) with JSON-string arguments")
+
+
+def _reached_limit(exchange: Exchange) -> bool:
+    """The answer's completion tokens reached the completion limit its request sent."""
+    sent = exchange.request_body if isinstance(exchange.request_body, dict) else {}
+    limits = [sent.get(name) for name in ("max_completion_tokens", "max_tokens")]
+    limit = min((v for v in limits if isinstance(v, int) and not isinstance(v, bool)), default=None)
+    used = _used(exchange)
+    return limit is not None and isinstance(used, int) and not isinstance(used, bool) and used >= limit
 
 
 def json_content(exchange: Exchange, kind: str) -> Any:

@@ -17,7 +17,7 @@ from typing import Any
 from conformance.checks.requests import SAMPLE_TOKEN as SAMPLE_KEY
 from conformance.contract import REQUEST_SCHEMA, Contract
 
-__all__ = ["CAPABILITY_OF", "LONG", "Shape", "Spot", "edge_values", "shapes", "spots"]
+__all__ = ["CAPABILITY_OF", "LONG", "Shape", "Spot", "companion_control", "edge_values", "shapes", "spots"]
 
 LONG = 4096  # characters of a long string: past common limits, still cheap as a prompt
 MANY = 64  # items of a long array
@@ -81,6 +81,22 @@ NESTED: list[tuple[str, str, Callable[[Any], dict[str, Any]]]] = [
         lambda v: {"response_format": {"type": "json_schema", "json_schema": v}},
     ),
 ]
+
+
+# a nested field whose place sets a companion field too (`type: json_schema` beside `json_schema`): when the
+# companion with an ordinary value beside it shows the same finding, the companion is to blame, not the value
+COMPANIONS = {"response_format.json_schema": "response_format.type"}
+
+
+def companion_control(contract: Contract, field: str) -> tuple[dict[str, Any], str] | None:
+    """For a field in or under a nested place with a companion: the request fields with an ordinary value there,
+    and the companion's dotted name; None otherwise."""
+    for prefix, blamed in COMPANIONS.items():
+        if field == prefix or field.startswith(prefix + "."):
+            for name, pointer, place in NESTED:
+                if name == prefix and _resolves(contract, pointer):
+                    return place(_ordinary(contract, prefix.rsplit(".", 1)[-1], contract.node(pointer))), blamed
+    return None
 
 
 def spots(contract: Contract) -> list[Spot]:

@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import hypothesis
@@ -46,7 +46,7 @@ from conformance.checks.properties import (
 from conformance.checks.requests import SAMPLE_TOKEN as SAMPLE_KEY
 from conformance.contract import REQUEST_SCHEMA, Contract
 from conformance.driver.attribution import CAP, PER_RUN, Attributor, costly, is_server_error, ready
-from conformance.driver.edges import CAPABILITY_OF, Spot, edge_values, spots
+from conformance.driver.edges import CAPABILITY_OF, Spot, companion_control, edge_values, shapes, spots
 from conformance.records import Exchange, Outcome, Result
 from conformance.transport import BudgetExhausted, TargetClient
 
@@ -73,6 +73,9 @@ class _Pending:
     cause: tuple[Any, ...]
     cost: int
     shown: tuple[Finding, ...] = ()  # response findings of the same 5xx, ranked once its repeat is known
+    # a control body, the field to blame, and whether it is blamed when the control shows the finding too (always,
+    # today: the whole object of an optional shape, a companion with an ordinary value beside it)
+    control: tuple[dict[str, Any], str, bool] | None = None
 
 
 @dataclass
@@ -108,6 +111,7 @@ class _Shared:
 
     attributor: Attributor
     seen: set[str] = field(default_factory=set)  # bodies already judged for a request-side finding
+    controls: dict[str, bool] = field(default_factory=dict)  # control bodies sent: whether each showed its finding
 
 
 # -- generation -----------------------------------------------------------------------------------------------
@@ -235,7 +239,14 @@ class _Sender:
             return None
         return exchange
 
-    def judge(self, exchange: Exchange, phase: str, suspects: list[str], exact: str | None = None) -> None:
+    def judge(
+        self,
+        exchange: Exchange,
+        phase: str,
+        suspects: list[str],
+        exact: str | None = None,
+        control: tuple[dict[str, Any], str, bool] | None = None,
+    ) -> None:
         """Response findings now; a request-side finding is queued for attribution, grouped by its cause."""
         sent = "an edge value" if exact else f"a generated {self.mode} request"
         shown = response_findings(self.facts, exchange, sent)
@@ -256,7 +267,7 @@ class _Sender:
             return
         self.shared.seen.add(key)
         cause, cost = self._cause(kind, body, exact)
-        pending = _Pending(kind, exchange, tuple(suspects), exact, phase, cause, cost, tuple(shown))
+        pending = _Pending(kind, exchange, tuple(suspects), exact, phase, cause, cost, tuple(shown), control)
         self.report.pending.append(pending)
 
     def _cause(self, kind: Kind, body: dict[str, Any], exact: str | None) -> tuple[tuple[Any, ...], int]:
@@ -268,6 +279,24 @@ class _Sender:
             return (kind, exact, broken), 1
         changed = self.shared.attributor.changes(body)
         return (kind, "", broken or frozenset(changed)), 2 + len(changed)
+
+    def _controlled(self, pending: _Pending, control: tuple[dict[str, Any], str, bool]) -> _Pending:
+        """The finding blamed on `control`'s field when the control body (the whole object of an optional shape,
+        or a companion with an ordinary value beside it) shows it too: the variant's own value is not the cause.
+        One request per control body."""
+        key = json.dumps(control[0], sort_keys=True)
+        if key not in self.shared.controls:
+            try:
+                answer = self.client.chat(control[0])
+            except BudgetExhausted:
+                return pending
+            self.report.attribution += 1
+            self.shared.controls[key] = request_kind(answer, self.mode) == pending.kind or (
+                pending.kind == "server_error" and is_server_error(answer)
+            )
+        if self.shared.controls[key] != control[2]:
+            return pending
+        return replace(pending, exact=control[1], suspects=(control[1].split(".", 1)[0],), control=None)
 
     def _add_shown(self, shown: list[Finding] | tuple[Finding, ...], found: Attribution | None) -> None:
         """The response findings of a 5xx, ranked by whether its identical repeat agreed."""
@@ -289,6 +318,9 @@ class _Sender:
                 leftover.extend(members)
                 continue
             for i, pending in enumerate(members[:TRIES_PER_CAUSE]):
+                if i == 0 and pending.control is not None:
+                    members = [self._controlled(m, pending.control) for m in members]
+                    pending = members[0]
                 before = self.shared.attributor.spent
                 found = self.shared.attributor.attribute(
                     pending.kind, pending.exchange.request_body, list(pending.suspects), exact=pending.exact is not None
@@ -370,7 +402,41 @@ def _edges(sender: _Sender, refused: frozenset[str]) -> None:
                 if sender.report.stopped:
                     return
                 continue
-            sender.judge(exchange, "edge values", [spot.top], exact=spot.field)
+            sender.judge(exchange, "edge values", [spot.top], exact=spot.field, control=_companion(facts, spot.field))
+
+
+def _companion(facts: Facts, field: str) -> tuple[dict[str, Any], str, bool] | None:
+    """The control of a field with a companion (`edges.companion_control`): blamed when the control shows it."""
+    found = companion_control(facts.contract, field)
+    if found is None:
+        return None
+    top = field.split(".", 1)[0]
+    return ready(facts, {**body_of(facts, CAP), **found[0]}, {top}), found[1], True
+
+
+def _shapes(sender: _Sender, refused: frozenset[str]) -> None:
+    """The documented request objects whole, without each optional property and with each nullable one null
+    (`edges.shapes`), each sent in the mode its validity puts it in (a property only the capture requires is
+    optional in the documents: its absence is a negative case)."""
+    facts = sender.facts
+    validator = facts.contract.validator(REQUEST_SCHEMA)
+    whole: dict[str, Any] = {}
+    for shape in shapes(facts.contract):
+        if CAPABILITY_OF.get(shape.top) in refused:
+            continue
+        body = ready(facts, {**body_of(facts, CAP), **copy.deepcopy(shape.fields)}, {shape.top})
+        if shape.label == "whole":
+            whole = body
+            path = shape.field
+        if validator.is_valid(body) != (sender.mode == "positive"):
+            continue
+        exchange = sender.send(body, "optional shapes")
+        if exchange is None:
+            if sender.report.stopped:
+                return
+            continue
+        control = _companion(facts, shape.field) or ((whole, path, True) if shape.label != "whole" and whole else None)
+        sender.judge(exchange, "optional shapes", [shape.top], exact=shape.field, control=control)
 
 
 def _generated(sender: _Sender, max_examples: int) -> None:
@@ -444,6 +510,8 @@ def run_mode(
     sender = _Sender(facts, client, mode, shared, report, progress)
     try:
         _edges(sender, refused)
+        if not report.stopped:
+            _shapes(sender, refused)
         if not report.stopped:
             _generated(sender, max_examples or DEFAULT_MAX_EXAMPLES)
         sender.attribute()

@@ -62,6 +62,19 @@ def _user_long(body: Body) -> bool:
     return isinstance(body.get("user"), str) and len(body["user"]) > 1000
 
 
+def _tool_message_without_id(body: Body) -> bool:
+    messages = body.get("messages")
+    return any(
+        isinstance(m, dict) and m.get("role") == "tool" and "tool_call_id" not in m
+        for m in (messages if isinstance(messages, list) else [])
+    )
+
+
+def _json_schema_type(body: Body) -> bool:
+    response_format = body.get("response_format")
+    return isinstance(response_format, dict) and response_format.get("type") == "json_schema"
+
+
 def _n_with_stream(body: Body) -> bool:
     return bool(body.get("stream")) and is_number(body.get("n")) and body["n"] > 1
 
@@ -152,5 +165,33 @@ FAULTS = [
             ),
         ),
         hooks=Hooks(response=ResponseHooks(payload=_index_strings_with_logprobs)),
+    ),
+    Fault(
+        "tool_call_id_missing_500",
+        "a tool message without `tool_call_id` answers 500 (Atoma's document leaves it optional)",
+        "request",
+        (
+            expect(
+                {"property.negative", "property.not_a_server_error.messages.tool_call_id"},
+                args=RunArgs(only=("property.negative",)),
+            ),
+        ),
+        hooks=Hooks(request=RequestHooks(before=crash_when(_tool_message_without_id, "tool message without id"))),
+    ),
+    Fault(
+        "json_schema_type_500",
+        "`response_format.type: json_schema` answers 500, whatever the schema beside it",
+        "request",
+        (
+            expect(
+                {
+                    "property.positive",
+                    "property.not_a_server_error.response_format.type",  # the edge values and optional shapes
+                    "property.not_a_server_error.response_format",  # generated bodies: attributed at the top level
+                },
+                args=RunArgs(only=("property.positive",)),
+            ),
+        ),
+        hooks=Hooks(request=RequestHooks(before=crash_when(_json_schema_type, "json_schema"))),
     ),
 ]
