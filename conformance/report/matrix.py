@@ -135,7 +135,7 @@ ul.news{margin:.2em 0;padding-left:1.2em}ul.news li{margin:.2em 0;overflow-wrap:
 .kind{margin:.3em 0}
 pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f6f6f6;padding:6px;font-size:12px}
 details{margin:4px 0}summary{cursor:pointer}
-small{color:#666}code{overflow-wrap:anywhere}
+small{color:#666}code{overflow-wrap:anywhere}time{white-space:nowrap}
 """
 
 
