@@ -217,3 +217,39 @@ def test_causes_fall_back_to_the_result_id() -> None:
     assert cause({"id": "request.temperature.above_maximum", "cause": "invalid value accepted"}) == (
         "invalid value accepted"
     )
+
+
+def test_a_baselined_property_finding_not_seen_tonight_is_stale() -> None:
+    """A finding has no result when the property layer does not find it: its exact baseline entry gets an
+    `xpassed` result of its own, when the modes that could find it ran to a verdict and the run was not stopped."""
+    from jsonschema import Draft202012Validator
+
+    from conformance.baseline import Baseline, Entry
+    from conformance.records import Outcome, Result
+    from conformance.report import summary_schema
+
+    def result(rid: str, outcome: Outcome) -> Result:
+        return Result(rid, "openapi.yaml#/components/schemas/ChatCompletionRequest", "atoma-docs", None, "MUST",
+                      outcome, "sent 40 requests")  # fmt: skip
+
+    ran = [result("property.positive", Outcome.PASSED), result("property.negative", Outcome.FAILED)]
+    baseline = Baseline((
+        Entry("property.not_a_server_error.temperature", "crashes above 2"),
+        Entry("property.negative_data_rejection.top_p", "accepts top_p 1.5"),
+        Entry("property.usage_arithmetic.*", "a glob: which finding is meant is not known"),
+        Entry("request.temperature.above_maximum", "a hand-written check: its result says"),
+    ))  # fmt: skip
+    stale = [r for r in baseline.apply(ran) if r.outcome is Outcome.XPASSED]
+    assert [(r.id, r.field) for r in stale] == [
+        ("property.not_a_server_error.temperature", "temperature"),
+        ("property.negative_data_rejection.top_p", "top_p"),
+    ]
+    assert "did not find it tonight" in stale[0].message and stale[0].known is not None
+    validator = Draft202012Validator(summary_schema()["properties"]["results"]["items"])
+    for r in stale:
+        validator.validate(r.to_summary())
+    assert not [r for r in baseline.apply(ran, stopped="interrupted") if r.outcome is Outcome.XPASSED]
+    cut = [result("property.positive", Outcome.SKIPPED), result("property.negative", Outcome.PASSED)]
+    assert [r.id for r in baseline.apply(cut) if r.outcome is Outcome.XPASSED] == [
+        "property.negative_data_rejection.top_p"  # the negative mode ran in full; the other finding needs both
+    ]
