@@ -171,7 +171,7 @@ def test_the_morning_view_over_two_nights_with_a_target_not_run(three_runs: list
     page = (site / "report.html").read_text()
     assert [json.loads(line)["status"] for line in history.read_text().splitlines()][-1] == "NOT RUN"
     # the order: when, the targets, the news, the matrix, the trend, the failures, the coverage
-    marks = ["id=when", "id=targets", "id=news", "id=matrix", "id=trend", "id=failures"]
+    marks = ["id=when", "id=targets", "id=news", "id=matrix", "id=trend", "id=failures", "id=coverage"]
     assert [page.index(m) for m in marks] == sorted(page.index(m) for m in marks)
     assert "Runs of <time datetime='2026-11-02T03:00Z'>2026-11-02T03:00Z</time> to" in page
     targets = dict(re.findall(r"<li class=target data-target='([^']*)' data-status='([^']*)'", page))
@@ -202,10 +202,16 @@ def test_the_morning_view_over_two_nights_with_a_target_not_run(three_runs: list
         "## Matrix",
         "| result | clean | created | n (NOT RUN) |",
         "## Trend",
+        "## Coverage of the contract",
     ]
     assert [markdown.index(m) for m in order] == sorted(markdown.index(m) for m in order)
     badge = json.loads((site / "badges" / "n.json").read_text())
     assert badge["message"] == "not run" and badge["color"] == "lightgrey"
+    # the coverage map of the runs' profile: what nothing exercises, with the reason
+    assert "<p>Profile atoma: " in page and "Profile openai" not in page
+    uncovered = re.findall(r"<li data-pointer='([^']*)' data-keyword='([^']*)'>", page)
+    assert ("#/components/schemas/ChatCompletionRequest/properties/model", "type") in uncovered
+    assert "NO REASON GIVEN" not in page
 
 
 def test_causes_fall_back_to_the_result_id() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -229,11 +230,11 @@ def build(
     directories: list[Path],
     out: Path,
     history: Path | None = None,
-    coverage: dict[str, list[dict[str, Any]]] | None = None,
+    coverage: Callable[[str], list[dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
     """Write report.html, matrix.md and badges/<target>.json into `out`; append to `history` (a JSON-lines file
-    kept between nights) and add its trend. `coverage`: the coverage map's rows per profile (the runs' profile's
-    is shown). Returns what was built (for the caller's one line)."""
+    kept between nights) and add its trend. `coverage`: the coverage map's rows of a profile (the map of each
+    profile the runs used is shown). Returns what was built (for the caller's one line)."""
     runs = load_runs(directories)
     trends = None
     if history is not None:
@@ -249,8 +250,8 @@ def build(
         trends = trend(known + added, [run.name for run in runs])
     rows = None
     if coverage is not None:
-        profiles = sorted({run.profile for run in runs if run.profile in coverage}) or sorted(coverage)[:1]
-        rows = [dict(row, profile=p) for p in profiles for row in coverage[p]]
+        profiles = sorted({run.profile for run in runs if run.profile})
+        rows = [dict(row, profile=p) for p in profiles for row in coverage(p)]
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.html").write_text(page(runs, trends, rows), encoding="utf-8")
     (out / "matrix.md").write_text(markdown(runs, trends, rows), encoding="utf-8")
