@@ -8,8 +8,10 @@ A baseline file lists result ids (globs allowed), each with a reason and an issu
         issue: https://github.com/example/provider/issues/12
 
 A `failed` result matching an entry becomes `xfailed` (it does not fail the run); a `passed` one becomes `xpassed`:
-the entry is stale, listed at the top of every report, failing the run only with `--strict-baseline`. Pure: reads
-and writes files, imports only the records.
+the entry is stale, listed at the top of every report, failing the run only with `--strict-baseline`. An entry for
+a property-layer finding (`property.<check>.<field>`, an exact id) that the layer, run in full, did not find tonight
+is stale too: such a finding has no result when it is not found, so the entry gets an `xpassed` result of its own.
+Pure: reads and writes files, imports only the records.
 """
 
 from __future__ import annotations
@@ -71,10 +73,12 @@ class Baseline:
     def entry_for(self, rid: str) -> Entry | None:
         return next((e for e in self.entries if fnmatch.fnmatchcase(rid, e.id)), None)
 
-    def apply(self, results: list[Result]) -> list[Result]:
+    def apply(self, results: list[Result], stopped: str | None = None) -> list[Result]:
         """`failed` results it lists become `xfailed`. An entry none of whose results fails any more, and at
         least one of which passes, is stale: its `passed` results become `xpassed` (a glob's other passing ids
-        stay `passed` while one of its results still fails)."""
+        stay `passed` while one of its results still fails). An exact property-finding entry that matches no result
+        while the property modes that could find it ran to a verdict (and the run was not `stopped`) is stale: an
+        `xpassed` result of its own is added."""
         matched = {id(r): self.entry_for(r.id) for r in results}
         still_failing = {e for r in results if (e := matched[id(r)]) is not None and r.outcome is Outcome.FAILED}
         out = []
@@ -88,7 +92,40 @@ class Baseline:
                 message = f"stale baseline entry {entry.id!r} ({entry.reason}): it passes now. {result.message}"
                 result = dataclasses.replace(result, outcome=Outcome.XPASSED, message=message, known=entry.shown())
             out.append(result)
-        return out
+        seen = {e for e in matched.values() if e is not None}
+        return out + [r for e in self.entries if e not in seen and (r := _unseen(e, results, stopped)) is not None]
+
+
+# the property modes whose generated requests can produce a finding check's findings (default: either mode)
+MODES_OF = {"negative_data_rejection": ("negative",), "positive_data_acceptance": ("positive",)}
+JUDGED = (Outcome.PASSED, Outcome.FAILED, Outcome.WARNED, Outcome.XFAILED, Outcome.XPASSED)
+
+
+def _unseen(entry: Entry, results: list[Result], stopped: str | None) -> Result | None:
+    """The stale result of an exact property-finding entry the layer, run in full, did not find; else None."""
+    parts = entry.id.split(".")
+    if stopped or len(parts) < 3 or parts[0] != "property" or any(c in entry.id for c in "*?["):
+        return None
+    summaries = {r.id: r for r in results if r.id in ("property.positive", "property.negative")}
+    modes = [summaries.get(f"property.{mode}") for mode in MODES_OF.get(parts[1], ("positive", "negative"))]
+    if not modes or any(m is None or m.outcome not in JUDGED for m in modes):
+        return None
+    summary = next(m for m in modes if m is not None)
+    message = (
+        f"stale baseline entry {entry.id!r} ({entry.reason}): the property layer ran in full and did not find it "
+        "tonight"
+    )
+    return dataclasses.replace(
+        summary,
+        id=entry.id,
+        field=".".join(parts[2:]),
+        outcome=Outcome.XPASSED,
+        message=message,
+        reproduce=None,
+        attachments=(),
+        duration_s=0.0,
+        known=entry.shown(),
+    )
 
 
 def baseline_from_summary(summary_path: str | Path) -> str:

@@ -1,4 +1,4 @@
-"""`conformance run` and `conformance serve`.
+"""`conformance run`, `serve`, `list`, `report`, `coverage`, `baseline` and `config`.
 
 Precedence of settings, applied here and only here: command line > environment > config file > defaults.
 Click resolves the first, second and last; the config file enters as click's `default_map`.
@@ -401,6 +401,42 @@ def serve_command(
         raise click.UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
+@cli.command("coverage")
+@click.option("--profile", "profiles", multiple=True, type=click.Choice(PROFILES), help="Default: every profile.")
+@click.option("--spec", type=click.Path(dir_okay=False), help="Contract document; default: the packaged openapi.yaml.")
+@click.option("--markdown", is_flag=True, help="A Markdown table of every keyword.")
+def coverage_command(profiles: tuple[str, ...], spec: str | None, markdown: bool) -> None:
+    """Map every request and response keyword of the contract to the checks and property-layer phases that
+    exercise it; list those nothing exercises with the reason. Exit 1 if one has no reason. Sends nothing."""
+    from conformance.driver.coverage import coverage
+    from conformance.driver.coverage import markdown as coverage_markdown
+
+    unexplained = 0
+    for profile in profiles or PROFILES:
+        try:
+            contract = load_contract(spec, profile)
+        except ContractError as exc:
+            raise click.UsageError(str(exc)) from None
+        items = coverage(contract)
+        unexplained += sum(1 for k in items if not k.exercised and not k.reason)
+        if markdown:
+            click.echo(coverage_markdown(contract))
+            continue
+        missing = [k for k in items if not k.exercised]
+        click.echo(f"profile {profile}: {len(items) - len(missing)} of {len(items)} keywords exercised")
+        for k in items:
+            if k.exercised:
+                edges = sum(1 for p in k.phases if p.startswith("edge values"))
+                shown = ", ".join(k.checks[:3]) + (f" (+{len(k.checks) - 3})" if len(k.checks) > 3 else "")
+                click.echo(f"  {k.side:<8} {k.pointer} {k.keyword}: {shown or '-'}; {edges} edge values")
+        click.echo(f"not exercised ({len(missing)}):")
+        for k in missing:
+            click.echo(f"  {k.side:<8} {k.pointer} {k.keyword}: {k.reason or 'NO REASON GIVEN'}")
+    if unexplained:
+        click.echo(f"conformance: {unexplained} keywords neither exercised nor given a reason", err=True)
+        sys.exit(EXIT_FAILED)
+
+
 @cli.command("report")
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output directory.")
@@ -409,13 +445,21 @@ def serve_command(
     type=click.Path(dir_okay=False, path_type=Path),
     help="A JSON-lines file kept between nights: appended to, and read for the trend.",
 )
-def report_command(run_dirs: tuple[Path, ...], out: Path, history: Path | None) -> None:
-    """Build report.html, matrix.md and a badge per target from several runs' summary.json."""
+@click.option(
+    "--spec", type=click.Path(dir_okay=False), help="Contract of the coverage map; default: the packaged one."
+)
+def report_command(run_dirs: tuple[Path, ...], out: Path, history: Path | None, spec: str | None) -> None:
+    """Build report.html, matrix.md and a badge per target from several runs' summary.json, with the coverage
+    map of the runs' profiles."""
+    from conformance.driver.coverage import rows
     from conformance.report.matrix import ReportError, build
 
+    def coverage(profile: str) -> list[dict[str, Any]]:
+        return rows(load_contract(spec, profile))
+
     try:
-        built = build(list(run_dirs), out, history)
-    except ReportError as exc:
+        built = build(list(run_dirs), out, history, coverage)
+    except (ReportError, ContractError) as exc:
         raise click.UsageError(str(exc)) from None
     except OSError as exc:
         raise click.UsageError(f"cannot write the report: {exc.strerror or exc}") from None

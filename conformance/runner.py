@@ -279,7 +279,7 @@ def _report(settings: RunSettings, target: Target, client: TargetClient, seed: i
     contract = settings.contract
     results = list(ran.results)
     if settings.baseline is not None:
-        results = settings.baseline.apply(results)
+        results = settings.baseline.apply(results, stopped=ran.stopped)
     info = RunInfo(
         version=__version__,
         spec_path=str(contract.path),

@@ -18,7 +18,7 @@ ALLOWED = {
     "reference": {"contract"},
     "interrupts": set(),
     "runner": {"records", "contract", "transport", "checks", "driver", "report", "reference", "baseline", "interrupts"},
-    "cli": {"runner", "contract", "reference", "checks", "config", "baseline", "report"},
+    "cli": {"runner", "contract", "reference", "checks", "config", "baseline", "report", "driver"},
     "entry": {"interrupts", "cli"},
     "__main__": {"entry"},
     "__init__": set(),

@@ -319,6 +319,17 @@ class Contract:
         captured = (node.get("x-captured") or {}).get(keyword)
         return [Violation(where, keyword, str(captured) if captured else None)]
 
+    def broken_keywords(self, pointer: str, instance: Any) -> set[tuple[str, str]]:
+        """Every (schema pointer, keyword) `instance` breaks under the schema at `pointer`, inside the branches of a
+        broken `oneOf`/`anyOf` too (where `violations` stops at the combinator)."""
+        out: set[tuple[str, str]] = set()
+        pending = list(self.validator(pointer).iter_errors(instance))
+        while pending:
+            error = pending.pop()
+            out.add((self._pointers.get(id(error.schema), "?"), str(error.validator)))
+            pending.extend(error.context or ())
+        return out
+
     def other(self, profile: str) -> Contract:
         """The same document under another profile (to tell, say, OpenAI-only values apart)."""
         return self if profile == self.profile else Contract(self.raw, profile, self.path)

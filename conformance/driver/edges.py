@@ -9,15 +9,33 @@ it depends on (`logprobs: true` beside `top_logprobs`), so a finding names its f
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from conformance.checks import Facts
+from conformance.checks import body as body_of
 from conformance.checks.requests import SAMPLE_TOKEN as SAMPLE_KEY
 from conformance.contract import REQUEST_SCHEMA, Contract
+from conformance.driver.attribution import CAP, costly, ready
 
-__all__ = ["CAPABILITY_OF", "LONG", "Shape", "Spot", "companion_control", "edge_values", "shapes", "spots"]
+__all__ = [
+    "CAPABILITY_OF",
+    "LONG",
+    "MISSING",
+    "Shape",
+    "Spot",
+    "companion_control",
+    "edge_body",
+    "edge_cases",
+    "edge_values",
+    "shapes",
+    "spots",
+]
+
+MISSING = object()  # an edge "value": the field left out
 
 LONG = 4096  # characters of a long string: past common limits, still cheap as a prompt
 MANY = 64  # items of a long array
@@ -229,6 +247,28 @@ def edge_values(contract: Contract, pointer: str) -> list[tuple[str, Any]]:
             seen.add(key)
             unique.append((label, value))
     return unique
+
+
+def edge_cases(contract: Contract, spot: Spot) -> list[tuple[str, Any]]:
+    """What the edge-values phase sends for `spot`: its edge values, and its absence when it is required. The
+    model: any other value is an unknown model (request.model.* judge that); only its absence is sent."""
+    values = [] if spot.field == "model" else edge_values(contract, spot.pointer)
+    if spot.field in contract.node(REQUEST_SCHEMA).get("required", []):
+        values.append(("missing", MISSING))
+    return values
+
+
+def edge_body(facts: Facts, spot: Spot, value: Any) -> dict[str, Any] | None:
+    """The minimal request with one field's edge value (and what it depends on); None when costly."""
+    body = body_of(facts, CAP)
+    if value is MISSING:
+        body.pop(spot.top, None)
+        return body
+    if costly(spot.top, value):
+        return None
+    placed = spot.place(copy.deepcopy(value))
+    body.update(placed)
+    return ready(facts, body, {spot.top})
 
 
 # -- optional shapes: each object of the request with all its properties, then without each optional one -----

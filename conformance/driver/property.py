@@ -46,7 +46,7 @@ from conformance.checks.properties import (
 from conformance.checks.requests import SAMPLE_TOKEN as SAMPLE_KEY
 from conformance.contract import REQUEST_SCHEMA, Contract
 from conformance.driver.attribution import CAP, PER_RUN, Attributor, costly, is_server_error, ready
-from conformance.driver.edges import CAPABILITY_OF, Spot, companion_control, edge_values, shapes, spots
+from conformance.driver.edges import CAPABILITY_OF, companion_control, edge_body, edge_cases, shapes, spots
 from conformance.records import Exchange, Outcome, Result
 from conformance.transport import BudgetExhausted, TargetClient
 
@@ -54,7 +54,6 @@ __all__ = ["DEFAULT_MAX_EXAMPLES", "LayerPart", "ModeReport", "prepare", "run_la
 
 DEFAULT_MAX_EXAMPLES = 20  # fuzzing examples per generation mode, unless --max-examples
 PATH = "/v1/chat/completions"
-MISSING = object()  # an edge "value": the field left out
 TRIES_PER_CAUSE = 3  # members of one cause attributed at most: a flaky 5xx does not hide a reproducible one
 
 
@@ -366,32 +365,14 @@ class _Sender:
         )
 
 
-def _edge_body(facts: Facts, spot: Spot, value: Any) -> dict[str, Any] | None:
-    """The minimal request with one field's edge value (and what it depends on); None when costly."""
-    body = body_of(facts, CAP)
-    if value is MISSING:
-        body.pop(spot.top, None)
-        return body
-    if costly(spot.top, value):
-        return None
-    placed = spot.place(copy.deepcopy(value))
-    body.update(placed)
-    return ready(facts, body, {spot.top})
-
-
 def _edges(sender: _Sender, refused: frozenset[str]) -> None:
     facts = sender.facts
     validator = facts.contract.validator(REQUEST_SCHEMA)
-    required = set(facts.contract.node(REQUEST_SCHEMA).get("required", []))
     for spot in spots(facts.contract):
         if CAPABILITY_OF.get(spot.top) in refused:
             continue
-        # the model: any other value is an unknown model (request.model.* judge that); only its absence is sent
-        values = [] if spot.field == "model" else edge_values(facts.contract, spot.pointer)
-        if spot.field in required:
-            values.append(("missing", MISSING))
-        for _label, value in values:
-            body = _edge_body(facts, spot, value)
+        for _label, value in edge_cases(facts.contract, spot):
+            body = edge_body(facts, spot, value)
             if body is None:
                 sender.report.not_sent += 1
                 continue
