@@ -322,7 +322,7 @@ def request_finding(
     return Finding(check, name, outcome, pointer, f"{check}: {why}", shown, evidence=evidence, cause=cause)
 
 
-UNATTRIBUTED_SHOWN = 20  # original requests listed in the message of the unattributed findings
+UNATTRIBUTED_SHOWN = 16  # original requests listed in the message of the unattributed findings
 
 
 def unattributed(facts: Facts, kind: Kind, exchanges: list[Exchange]) -> Finding:
