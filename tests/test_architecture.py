@@ -8,9 +8,10 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "conformance"
 ALLOWED = {
     "records": set(),
-    "contract": set(),
-    "config": set(),
-    "baseline": {"records"},
+    "yamlsafe": set(),
+    "contract": {"yamlsafe"},
+    "config": {"yamlsafe"},
+    "baseline": {"records", "yamlsafe"},
     "transport": {"records"},
     "checks": {"contract", "records"},
     "driver": {"checks", "contract", "records", "transport"},
@@ -22,7 +23,7 @@ ALLOWED = {
     "__init__": set(),
 }
 HTTP_CLIENTS = {"httpx", "httpx_sse", "requests", "urllib3", "aiohttp", "starlette", "uvicorn"}
-NO_HTTP = {"records", "contract", "checks", "report", "config", "baseline"}
+NO_HTTP = {"records", "yamlsafe", "contract", "checks", "report", "config", "baseline"}
 
 
 def unit_of(path: Path) -> str:
