@@ -128,8 +128,8 @@ def cli() -> None:
 def run_command(ctx: click.Context, /, **options: Any) -> None:
     """Run the suite and write reports; exit 0 conforms, 1 failed, 2 usage, 3 incomplete."""
     targets: list[Target] = ctx.meta.get("targets", [])
-    _check_text(ctx, options)
     options["api_key"] = _checked_key(options["api_key"], "--api-key (or CONFORMANCE_API_KEY)")
+    _check_text(ctx, options)
     if options["all_targets"] or options["target"]:
         sys.exit(_run_targets(ctx, options, targets))
     if options["base_url"] is None and os.environ.get("CONFORMANCE_BASE_URL") == "":

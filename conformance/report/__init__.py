@@ -392,9 +392,10 @@ def write_reports(results: list[Result], info: RunInfo, report_dir: Path) -> dic
         (staging / "summary.md").write_text(markdown(results, info), encoding="utf-8")
         (staging / "junit.xml").write_bytes(junit(results, info))
         allure(results, info, staging / "allure-results")
-        _swap_in(staging / "allure-results", report_dir / "allure-results", staging)
-        for name in ("allurerc.json", "junit.xml", "summary.md", "summary.json"):
-            os.replace(staging / name, report_dir / name)
+        with _exclusive(report_dir):  # one writer's set at a time: never a mix of two
+            _swap_in(staging / "allure-results", report_dir / "allure-results", staging)
+            for name in ("allurerc.json", "junit.xml", "summary.md", "summary.json"):
+                os.replace(staging / name, report_dir / name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return data
@@ -446,17 +447,37 @@ class ReportDirInUse(Exception):
     """Another run holds the report directory."""
 
 
+_HELD: set[str] = set()  # report directories this process holds (lock_report_dir)
+
+
 @contextlib.contextmanager
 def lock_report_dir(report_dir: Path) -> Iterator[None]:
     """Hold `report_dir` for one run (an advisory lock on the directory itself, released when the run ends or
     dies); ReportDirInUse when another run holds it."""
     report_dir.mkdir(parents=True, exist_ok=True)
     fd = os.open(report_dir, os.O_RDONLY)
+    key = os.path.realpath(report_dir)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise ReportDirInUse(f"{report_dir} is in use by another run") from None
+        _HELD.add(key)
+        yield
+    finally:
+        _HELD.discard(key)
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def _exclusive(report_dir: Path) -> Iterator[None]:
+    """The directory's lock for a moment (waiting for it), unless this process holds it for its whole run."""
+    if os.path.realpath(report_dir) in _HELD:
+        yield
+        return
+    fd = os.open(report_dir, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)

@@ -124,7 +124,7 @@ def strip_credentials(url: str) -> str:
     literal keeps its brackets (`http://[::1]:8000`)."""
     parts = urlsplit(url)
     host = parts.hostname or ""
-    if ":" in host:
+    if ":" in host:  # an IPv6 literal (its zone, if any, stays %25-encoded as given)
         host = f"[{host}]"
     if parts.port:
         host = f"{host}:{parts.port}"
