@@ -18,7 +18,7 @@ ALLOWED = {
     "report": {"records"},
     "reference": {"contract"},
     "runner": {"records", "contract", "transport", "checks", "driver", "report", "reference", "baseline"},
-    "cli": {"runner", "contract", "reference", "checks", "config", "baseline", "report"},
+    "cli": {"runner", "contract", "reference", "checks", "config", "baseline", "report", "transport"},
     "__main__": {"cli"},
     "__init__": set(),
 }

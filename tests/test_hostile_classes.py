@@ -495,7 +495,10 @@ def _write(report_dir: Path, seed: int) -> None:
     from conformance.records import Outcome, Result
     from conformance.report import RunInfo, write_reports
 
-    results = [Result(f"x.r{i}", "openapi.yaml#/x", "c", None, "MUST", Outcome.PASSED, f"run {seed}") for i in range(seed % 7 + 3)]
+    results = [
+        Result(f"x.r{i}", "openapi.yaml#/x", "c", None, "MUST", Outcome.PASSED, f"run {seed}")
+        for i in range(seed % 7 + 3)
+    ]
     info = RunInfo("0", "spec", "0" * 64, "0" * 64, "http://h", "m", "atoma", seed, "2026-01-01T00:00:00+00:00")
     write_reports(results, info, report_dir)
 
