@@ -237,8 +237,11 @@ class TargetClient:
             response_headers, text = {}, ""
             try:
                 response, received, truncated = self._send(url, content, headers, bound=bound)
+            except httpx.ConnectTimeout:
+                error = f"no connection within {self.timeout:g}s (timeout)"
+                break
             except httpx.TimeoutException:
-                error = f"timeout after {self.timeout:g}s"
+                error = f"answer not complete within {self.timeout:g}s (timeout)"
                 break
             except (ResponseTooLarge, DeadlinePassed) as exc:
                 error = str(exc)
