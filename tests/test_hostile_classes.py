@@ -186,6 +186,25 @@ def test_a_key_with_any_other_control_or_non_ascii_character_is_exit_2_unshown(
     assert_no_key(ran.texts(), KEY)
 
 
+def test_a_targets_key_variable_is_checked_like_the_key_before_any_target_runs(
+    cli: Callable[..., Ran], untouched: str, tmp_path: Path
+) -> None:
+    """Further: the key of the second target (from its `api_key_env` variable) has a control character: exit 2,
+    unshown, and nothing is sent to the first target either; the first target's key, with a newline, is stripped."""
+    config = tmp_path / "c.yaml"
+    targets = [
+        {"name": "a", "base_url": untouched, "model": "m", "api_key_env": "A_KEY"},
+        {"name": "b", "base_url": untouched, "model": "m", "api_key_env": "B_KEY"},
+    ]
+    config.write_text(json.dumps({"targets": targets}))
+    bad = KEY[:10] + "\x1b" + KEY[10:]
+    ran = cli("run", "--config", str(config), "--all-targets", env={"A_KEY": KEY + "\n", "B_KEY": bad})
+    assert ran.code == 2 and "target b" in ran.err and "a control character" in ran.err, ran.err
+    assert "whitespace around it" in ran.err  # target a's key, checked first
+    assert_no_key(ran.texts(), bad)
+    assert not list(tmp_path.rglob("summary.json"))
+
+
 def test_a_config_value_that_is_the_key_is_never_printed(cli: Callable[..., Ran], tmp_path: Path) -> None:
     """The key pasted under `api_key_env:` (a valid variable name, unset): the error names no value. Further: the
     key where a number belongs, as an unknown key's name, and as a target's base URL."""
