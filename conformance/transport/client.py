@@ -155,8 +155,10 @@ class TargetClient:
         auth_prefix: str = "Bearer ",
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        """`timeout`: the whole-response deadline of one request (connect, headers and body or stream), also each
-        network operation's timeout. `max_response_bytes`: the largest answer read, after decompression.
+        """`timeout`: the whole-response deadline of one request (name lookup, connect, TLS, interim responses,
+        headers, body or stream): every socket operation gets the time left (`deadline`). `api_key`: surrounding
+        whitespace stripped; a ValueError, not showing it, for a control or non-ASCII character.
+        `max_response_bytes`: the largest answer read, after decompression.
         `chat_path`, `query`: where chat completions are (Azure: `/openai/deployments/NAME/chat/completions` with
         `api-version`). `auth_header`, `auth_prefix`: how the key is sent (default `Authorization: Bearer KEY`).
         `transport`: an httpx transport to send through instead of the network (an in-process server)."""
