@@ -26,6 +26,10 @@ from typing import Any
 import yaml
 
 from conformance.records import Outcome, Result
+from conformance.yamlsafe import YamlError, read_yaml
+
+MAX_BYTES = 1024 * 1024  # a baseline larger than this is refused
+MAX_NODES = 100_000  # and one whose aliases expand to more nodes than this
 
 __all__ = ["Baseline", "BaselineError", "baseline_from_summary"]
 
@@ -54,9 +58,13 @@ class Baseline:
     @classmethod
     def load(cls, path: str | Path) -> Baseline:
         try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-            raise BaselineError(f"cannot read baseline {path}: {exc}") from None
+            data = read_yaml(path, f"baseline {path}", max_bytes=MAX_BYTES, max_nodes=MAX_NODES) or {}
+        except YamlError as exc:
+            raise BaselineError(str(exc)) from None
+        except UnicodeDecodeError:
+            raise BaselineError(f"baseline {path} is not UTF-8 text") from None
+        except OSError as exc:
+            raise BaselineError(f"cannot read baseline {path}: {exc.strerror or exc}") from None
         items = data.get("known") if isinstance(data, dict) else None
         if not isinstance(items, list):
             raise BaselineError(f"baseline {path}: expected a mapping with a `known` list")

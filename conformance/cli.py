@@ -6,10 +6,14 @@ Click resolves the first, second and last; the config file enters as click's `de
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
 import re
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +24,26 @@ from conformance import __version__
 from conformance.baseline import Baseline, BaselineError, baseline_from_summary
 from conformance.config import ConfigError, Target, config_schema, load_config
 from conformance.contract import PROFILES, Contract, ContractError, load_contract
+from conformance.report import ReportDirInUse, lock_report_dir
 from conformance.runner import EXIT_ERRORS, EXIT_FAILED, EXIT_OK, EXIT_USAGE, RunSettings, run
+from conformance.transport import Redactor, checked_key, visible
 
 __all__ = ["main"]
+
+MAX_SEED = 2**63 - 1
+MAX_TIMEOUT = 86_400.0  # a day: a longer deadline cannot be handed to a socket
+MAX_RESPONSE_BYTES = 2**40
+_ENV_NAME = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*")  # what a variable name looks like (so it can be shown)
+
+
+class FiniteFloat(click.FloatRange):
+    """A float within a range, and finite: `inf` and `nan` are usage errors (nan compares false with any bound)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{number} is not a finite number", param, ctx)
+        return number
 
 
 def _load_config(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -70,21 +91,23 @@ def cli() -> None:
 @click.option(
     "--report-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("reports"), show_default=True
 )
-@click.option("--seed", type=click.IntRange(0), help="Default random; recorded; reproduces the same requests.")
-@click.option("--max-examples", type=click.IntRange(1), help="Property-based examples per generation mode.")
-@click.option("--max-requests", type=click.IntRange(1), help="Hard cap on requests sent.")
+@click.option(
+    "--seed", type=click.IntRange(0, MAX_SEED), help="Default random; recorded; reproduces the same requests."
+)
+@click.option("--max-examples", type=click.IntRange(1, 1_000_000), help="Property-based examples per generation mode.")
+@click.option("--max-requests", type=click.IntRange(1, 1_000_000_000), help="Hard cap on requests sent.")
 @click.option("--only", multiple=True, help="Run only result ids matching this glob (repeatable).")
 @click.option("--skip", multiple=True, help="Skip result ids matching this glob (repeatable).")
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0.1),
+    type=FiniteFloat(0.1, MAX_TIMEOUT),
     default=30.0,
     show_default=True,
     help="Whole-response deadline per request (connect, headers, body or stream), in seconds.",
 )
 @click.option(
     "--max-response-bytes",
-    type=click.IntRange(1024),
+    type=click.IntRange(1024, MAX_RESPONSE_BYTES),
     default=16 * 1024 * 1024,
     show_default=True,
     help="Largest answer read, after decompression; a larger one is an error for the checks that needed it.",
@@ -105,6 +128,8 @@ def cli() -> None:
 def run_command(ctx: click.Context, /, **options: Any) -> None:
     """Run the suite and write reports; exit 0 conforms, 1 failed, 2 usage, 3 incomplete."""
     targets: list[Target] = ctx.meta.get("targets", [])
+    options["api_key"] = _checked_key(options["api_key"], "--api-key (or CONFORMANCE_API_KEY)")
+    _check_text(ctx, options)
     if options["all_targets"] or options["target"]:
         sys.exit(_run_targets(ctx, options, targets))
     if options["base_url"] is None and os.environ.get("CONFORMANCE_BASE_URL") == "":
@@ -115,7 +140,6 @@ def run_command(ctx: click.Context, /, **options: Any) -> None:
         raise click.UsageError("--model is required with --base-url (or set CONFORMANCE_MODEL)")
     contract = _checked_contract(options["spec"], options["profile"])
     _check_selection(contract, list(options["only"]), list(options["skip"]))
-    _check_report_dir(options["report_dir"])
     settings = RunSettings(
         contract=contract,
         base_url=options["base_url"],
@@ -127,7 +151,54 @@ def run_command(ctx: click.Context, /, **options: Any) -> None:
         baseline=_baseline(options["baseline"]),
         **_shared(options),
     )
-    sys.exit(run(settings))
+    with _report_dir_held(options["report_dir"]):
+        code = run(settings)
+    sys.exit(code)
+
+
+def _check_text(ctx: click.Context, options: dict[str, Any]) -> None:
+    """Every text option (from the command line, the environment or the config) is valid UTF-8: Python hands
+    invalid bytes on as lone surrogates, which no report can be written in. The value is not shown."""
+    for name, value in options.items():
+        values = value if isinstance(value, tuple | list) else [value]
+        for item in values:
+            if isinstance(item, str | Path) and _SURROGATE.search(str(item)):
+                flag = "--" + name.replace("_", "-")
+                raise click.UsageError(f"{flag} is not valid UTF-8 text (not shown)")
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _checked_key(key: str | None, where: str) -> str | None:
+    """The key as it will be sent: surrounding whitespace stripped (said, never shown); a control or non-ASCII
+    character elsewhere is a usage error that does not show the key either."""
+    if key is None:
+        return None
+    try:
+        checked = checked_key(key)
+    except ValueError as exc:
+        raise click.UsageError(f"{where}: {exc}; fix the secret") from None
+    if checked != key:
+        said = "an empty key: none is sent" if checked is None else "stripped (not shown)"
+        click.echo(f"conformance: the API key from {where} had whitespace around it (a newline?): {said}", err=True)
+    return checked
+
+
+@contextlib.contextmanager
+def _report_dir_held(*paths: Path) -> Iterator[None]:
+    """The report directories, writable and held by this run for its whole length (checked before anything is
+    sent): another run writing into one of them at the same time is a usage error."""
+    with contextlib.ExitStack() as stack:
+        for path in paths:
+            _check_report_dir(path)
+            try:
+                stack.enter_context(lock_report_dir(path))
+            except ReportDirInUse as exc:
+                raise click.UsageError(f"--report-dir {exc}: give each run its own directory") from None
+            except OSError as exc:
+                raise click.UsageError(f"--report-dir {path} cannot be used: {exc.strerror or exc}") from None
+        yield
 
 
 def _shared(options: dict[str, Any]) -> dict[str, Any]:
@@ -184,55 +255,83 @@ def _run_targets(ctx: click.Context, options: dict[str, Any], targets: list[Targ
         return contracts[profile]
 
     _check_selection(contract_of(options["profile"]), list(options["only"]), list(options["skip"]))
-    codes = []
+    planned: list[RunSettings | None] = []  # every target checked before anything is sent; None: its key is unset
     for target in chosen:
         report_dir = options["report_dir"] / target.name if options["all_targets"] else options["report_dir"]
-        _check_report_dir(report_dir)
+        where = f"target {target.name}"
         key = os.environ.get(target.api_key_env) if target.api_key_env else options["api_key"]
+        if target.api_key_env:
+            key = _checked_key(key, f"{where}'s key variable")
+        base_url = _checked_base_url(target.base_url, f"{where}: base_url")
         if target.api_key_env and not key:
-            click.echo(f"conformance: target {target.name}: {target.api_key_env} is not set; not run", err=True)
-            codes.append(EXIT_ERRORS)
+            shown = target.api_key_env if _ENV_NAME.fullmatch(target.api_key_env) else "(the variable it names)"
+            click.echo(f"conformance: {where}: its key variable {shown} is not set; not run", err=True)
+            planned.append(None)
             continue
         baseline_path = target.baseline or options["baseline"]
-        settings = RunSettings(
-            contract=contract_of(target.profile or options["profile"]),
-            base_url=_checked_base_url(target.base_url),
-            api_key=key,
-            model=target.model,
-            report_dir=report_dir,
-            max_requests=target.max_requests or options["max_requests"],
-            capabilities=sorted(set(options["capabilities"]) | set(target.capabilities)),
-            target_name=target.name,
-            chat_path=target.chat_path,
-            query=target.query,
-            auth_header=target.auth_header,
-            auth_prefix=target.auth_prefix,
-            baseline=_baseline(baseline_path),
-            **_shared(options),
+        planned.append(
+            RunSettings(
+                contract=contract_of(target.profile or options["profile"]),
+                base_url=base_url,
+                api_key=key,
+                model=target.model,
+                report_dir=report_dir,
+                max_requests=target.max_requests or options["max_requests"],
+                capabilities=sorted(set(options["capabilities"]) | set(target.capabilities)),
+                target_name=target.name,
+                chat_path=target.chat_path,
+                query=target.query,
+                auth_header=target.auth_header,
+                auth_prefix=target.auth_prefix,
+                baseline=_baseline(baseline_path),
+                **_shared(options),
+            )
         )
-        codes.append(run(settings))
+    codes = []
+    with _report_dir_held(*dict.fromkeys(s.report_dir for s in planned if s is not None)):
+        for settings in planned:
+            codes.append(EXIT_ERRORS if settings is None else run(settings))
     if EXIT_FAILED in codes:
         return EXIT_FAILED
     return EXIT_ERRORS if any(code in (EXIT_ERRORS, EXIT_USAGE) for code in codes) else EXIT_OK
 
 
-def _checked_base_url(value: str) -> str:
-    """A base URL to send to, or a usage error: empty (an unset CI secret), malformed, or not http(s)."""
+def _checked_base_url(value: str, what: str = "--base-url") -> str:
+    """A base URL to send to, or a usage error: empty (an unset CI secret), malformed, not http(s), with
+    credentials (never shown), a query or a fragment (which would be glued before the chat path)."""
     text = value.strip()
     if not text:
         raise click.UsageError(
-            "--base-url is empty (an unset CONFORMANCE_BASE_URL?); omit it to run the bundled reference server"
+            f"{what} is empty (an unset CONFORMANCE_BASE_URL?); omit it to run the bundled reference server"
         )
+    shown = _shown_url(text)
     try:
         url = httpx.URL(text)
         port = url.port
     except (httpx.InvalidURL, ValueError) as exc:
-        raise click.UsageError(f"--base-url {text!r} is not a URL: {exc}") from None
+        raise click.UsageError(f"{what} {shown!r} is not a URL: {exc}") from None
     if url.scheme not in ("http", "https") or not url.host:
-        raise click.UsageError(f"--base-url {text!r} is not an http:// or https:// URL with a host")
+        raise click.UsageError(f"{what} {shown!r} is not an http:// or https:// URL with a host")
     if port is not None and not 0 < port < 65536:
-        raise click.UsageError(f"--base-url {text!r}: port {port} is out of range")
+        raise click.UsageError(f"{what} {shown!r}: port {port} is out of range")
+    if url.userinfo or "@" in text.split("//", 1)[-1].split("/", 1)[0]:
+        raise click.UsageError(
+            f"{what} {shown!r} carries credentials (user:password@, not shown): they would replace the key; "
+            "pass the key with --api-key or CONFORMANCE_API_KEY"
+        )
+    if "?" in text or "#" in text:
+        part = "a query (?...)" if "?" in text else "a fragment (#...)"
+        raise click.UsageError(
+            f"{what} {shown!r} has {part}, which would be sent before the chat path: give query parameters in the "
+            "target's `query` setting of --config (a fragment is never sent)"
+        )
     return text
+
+
+def _shown_url(text: str) -> str:
+    """A URL as an error may show it: no credentials, no query or fragment (either may hold a secret)."""
+    text = re.sub(r"(//)[^/?#]*@", r"\1", text)
+    return visible(re.split(r"[?#]", text, maxsplit=1)[0])
 
 
 def _checked_contract(spec: str | None, profile: str) -> Contract:
@@ -267,11 +366,10 @@ def _check_selection(contract: Contract, only: list[str], skip: list[str]) -> No
 
 def _check_report_dir(path: Path) -> None:
     """The report directory is writable, checked before anything is sent."""
-    probe = path / ".conformance-write-probe"
     try:
         path.mkdir(parents=True, exist_ok=True)
-        probe.write_text("")
-        probe.unlink()
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".conformance-write-probe-"):
+            pass
     except OSError as exc:
         raise click.UsageError(f"--report-dir {path} is not writable: {exc.strerror or exc}") from None
 
@@ -509,14 +607,15 @@ def config_schema_command() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: usage errors print one line and exit 2, never a traceback."""
+    """Entry point: usage errors print one line and exit 2, never a traceback, and never a key the process was
+    given (on the command line or in the environment), in any form."""
     try:
         cli.main(args=argv, prog_name="conformance", standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as exc:
         click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
         return EXIT_USAGE
     except click.UsageError as exc:
-        click.echo(f"conformance: error: {exc.format_message()}", err=True)
+        click.echo(f"conformance: error: {_unsecret(exc.format_message(), argv)}", err=True)
         return EXIT_USAGE
     except click.exceptions.Abort:
         click.echo("conformance: aborted", err=True)
@@ -526,5 +625,17 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def _unsecret(message: str, argv: list[str] | None) -> str:
+    """`message` on one line, visible, with every key this process was given redacted: `--api-key`'s value,
+    CONFORMANCE_API_KEY, and any variable whose name ends saying it holds a key, token or secret (the variables a
+    config's `api_key_env` names are such)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    keys = [v for k, v in os.environ.items() if re.search(r"(KEY|TOKEN|SECRET|PASSWORD)$", k.upper())]
+    for i, arg in enumerate(args):
+        if arg == "--api-key" and i + 1 < len(args):
+            keys.append(args[i + 1])
+        elif arg.startswith("--api-key="):
+            keys.append(arg.split("=", 1)[1])
+    for key in sorted({k.strip() for k in keys if len(k.strip()) >= 8}, key=len, reverse=True):
+        message = Redactor(key).text(message)
+    return visible(" ".join(message.split()))

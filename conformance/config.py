@@ -6,17 +6,21 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from difflib import get_close_matches
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import best_match
+from jsonschema.exceptions import ValidationError, best_match
+
+from conformance.yamlsafe import YamlError, read_yaml
 
 __all__ = ["ConfigError", "Target", "config_schema", "load_config"]
 
 SCHEMA = "config.schema.json"
+MAX_BYTES = 1024 * 1024  # a config file larger than this is refused
+MAX_NODES = 100_000  # and one whose aliases expand to more nodes than this
 
 
 class ConfigError(Exception):
@@ -66,15 +70,16 @@ class Target:
 
 
 def load_config(path: str | Path) -> tuple[dict[str, Any], list[Target]]:
-    """(run options, targets) of a config file; a ConfigError names the first problem."""
+    """(run options, targets) of a config file; a ConfigError names the first problem, in one line that shows no
+    value of the file (a value in the wrong place may be a secret: the key pasted under `api_key_env`)."""
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        data = read_yaml(path, str(path), max_bytes=MAX_BYTES, max_nodes=MAX_NODES)
     except UnicodeDecodeError:
         raise ConfigError(f"{path} is not UTF-8 text") from None
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    except YamlError as exc:
+        raise ConfigError(str(exc)) from None
     data = data if data is not None else {}
     if isinstance(data, dict):
         data = {str(k).replace("-", "_"): v for k, v in data.items()}
@@ -83,7 +88,7 @@ def load_config(path: str | Path) -> tuple[dict[str, Any], list[Target]]:
     error = best_match(Draft202012Validator(config_schema()).iter_errors(data))
     if error is not None:
         where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
-        raise ConfigError(f"{path}: {where}: {error.message}")
+        raise ConfigError(f"{path}: {where}: {_without_value(error)}")
     options = dict(data)
     items = options.pop("targets", [])
     names = [t["name"] for t in items]
@@ -94,3 +99,54 @@ def load_config(path: str | Path) -> tuple[dict[str, Any], list[Target]]:
     if "baseline" in options:
         options["baseline"] = str(base / options["baseline"])
     return options, [Target.of(item, base) for item in items]
+
+
+_TYPES = {"object": "a mapping", "array": "a list", "string": "a string", "integer": "an integer", "number": "a number"}
+
+
+def _without_value(error: ValidationError) -> str:
+    """What a schema error asks for, from the schema only: never the value found (it may be a secret)."""
+    keyword: Any = error.validator
+    wanted: Any = error.validator_value
+    if keyword == "type":
+        kinds = wanted if isinstance(wanted, list) else [wanted]
+        found = _TYPES.get(_kind(error.instance), "something else")
+        return f"must be {' or '.join(_TYPES.get(str(k), str(k)) for k in kinds)}, not {found}"
+    if keyword == "enum":
+        return f"must be one of: {', '.join(str(v) for v in wanted)}"
+    if keyword == "pattern":
+        return f"does not match the pattern {wanted} (the value is not shown)"
+    if keyword in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
+        sign = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}[str(keyword)]
+        return f"must be {sign} {wanted}"
+    if keyword == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = sorted((error.schema.get("properties") or {}) if isinstance(error.schema, dict) else {})
+        unknown = [str(k) for k in error.instance if k not in allowed]
+        # a misspelt option is named; any other unknown key is only counted (it may be a pasted secret)
+        named = [f"{k!r} (did you mean {m[0]!r}?)" for k in unknown if (m := get_close_matches(k, allowed, 1, 0.75))]
+        others = len(unknown) - len(named)
+        parts = named + ([f"{others} other unknown key{'s' if others > 1 else ''}"] if others else [])
+        return f"unknown keys: {', '.join(parts)}; allowed: {', '.join(allowed)}"
+    if keyword == "required":
+        return str(error.message)  # names the missing property, from the schema
+    if keyword in ("minItems", "maxItems", "minLength", "maxLength"):
+        return f"breaks {keyword} {wanted}"
+    if keyword == "uniqueItems":
+        return "has an item twice"
+    return f"breaks the schema's {keyword!r}"
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    return "null" if value is None else type(value).__name__

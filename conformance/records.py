@@ -9,16 +9,18 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
+import re
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Literal, NoReturn
+from typing import Any, Literal, NoReturn, TypeGuard
 
 __all__ = [
     "KEY_PLACEHOLDER",
     "MAX_JSON_DEPTH",
     "RETRY_STATUSES",
+    "STILL_OPEN",
     "Attachment",
     "Exchange",
     "FrozenMap",
@@ -27,12 +29,16 @@ __all__ = [
     "Result",
     "SseEvent",
     "load_json",
+    "stream_event_bound",
+    "visible",
+    "visible_json",
 ]
 
 Level = Literal["MUST", "SHOULD"]
 KEY_PLACEHOLDER = "$CONFORMANCE_API_KEY"  # what the API key is replaced with in every record
 RETRY_STATUSES = frozenset({429, 502, 503, 504})  # retried by the transport; after retries, infrastructure trouble
 MAX_JSON_DEPTH = 64  # deeper JSON from a target is not read (a chat completion is about 8 deep)
+MAX_INT_DIGITS = 4300  # longer integers are not read (Python's own limit on converting them to text)
 _CURL_SKIPPED_HEADERS = {"content-length", "host", "accept-encoding", "connection", "user-agent"}
 
 
@@ -49,10 +55,22 @@ def _too_deep(value: Any) -> bool:
     return False
 
 
+def _not_json_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON (RFC 8259 section 6: Infinity and NaN are not permitted as numbers)")
+
+
+def _integer(text: str) -> int:
+    digits = len(text.lstrip("-"))
+    if digits > MAX_INT_DIGITS:  # int() would refuse it with advice meant for programmers
+        raise ValueError(f"an integer of {digits} digits: beyond what JSON implementations read (RFC 8259 section 6)")
+    return int(text)
+
+
 def load_json(text: str) -> Any:
-    """`json.loads`, bounded: a ValueError for JSON nested deeper than MAX_JSON_DEPTH (never a RecursionError)."""
+    """`json.loads`, bounded: a ValueError for JSON nested deeper than MAX_JSON_DEPTH (never a RecursionError),
+    for `NaN`, `Infinity` and `-Infinity` (not JSON, RFC 8259), and for integers too long to convert."""
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_not_json_constant, parse_int=_integer)
     except RecursionError:
         raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
     if isinstance(value, dict | list) and _too_deep(value):
@@ -249,3 +267,44 @@ class Result:
             **({"known": dict(self.known)} if self.known else {}),
             **({"cause": self.cause} if self.cause else {}),
         }
+
+
+# -- what any output may show ----------------------------------------------------------------------------------
+
+# C0 controls but tab and newline, DEL, C1 controls, lone surrogates, and the two non-characters of the BMP's end:
+# what would corrupt a terminal, an XML 1.0 document or a Markdown table
+_INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
+def visible(text: str) -> str:
+    """`text` with control characters written visibly (`\\x1b`, `\\ud800`): safe for XML, Markdown, terminals."""
+    return _INVISIBLE.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}", text)
+
+
+def visible_json(text: str) -> str:
+    """`visible` for a JSON document: every such character as a JSON escape (`\\u001b`), so it stays JSON."""
+    return _INVISIBLE.sub(lambda m: f"\\u{ord(m[0]):04x}", text)
+
+
+# -- how long a stream may go on ---------------------------------------------------------------------------------
+
+STILL_OPEN = "still open after"  # how `Exchange.truncated` starts when a stream broke the bound of its request
+
+
+def stream_event_bound(body: Any) -> tuple[int, int, int] | None:
+    """(the most data events a stream answering `body` may send, n, its completion limit): 2 x n x (limit + 4) +
+    8, room for a chunk per token and choice twice over, the role, finish and usage chunks and `[DONE]`. None when
+    the request sets no usable completion limit (the stream's length is then not bounded by the request)."""
+    if not isinstance(body, dict):
+        return None
+    limits = [v for v in (body.get("max_completion_tokens"), body.get("max_tokens")) if _count(v)]
+    if not limits:
+        return None
+    asked = body.get("n", 1)
+    n = asked if _count(asked) and asked >= 1 else 1
+    limit = max(limits)  # whichever the target honours
+    return 2 * n * (limit + 4) + 8, n, limit
+
+
+def _count(value: Any) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 1_000_000

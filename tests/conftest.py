@@ -110,12 +110,27 @@ def run_in_process(
 
 
 def echoed_forms(key: str) -> list[str]:
-    """The forms a hostile target can echo a key in: raw, fully \\u-escaped (both letter cases), mixed, %-encoded."""
+    """The forms a key can leave the process in: raw, its first 8 characters (a cut), fully \\u-escaped (both
+    letter cases, behind one or two backslashes), \\x-escaped, mixed, %-encoded; and each half of a split key that
+    is 8 characters or longer."""
     escaped = "".join(f"\\u{ord(c):04x}" for c in key)
     upper = "".join(f"\\u{ord(c):04X}" for c in key)
+    hexed = "".join(f"\\x{ord(c):02x}" for c in key)
     mixed = "".join(f"\\u{ord(c):04x}" if i % 2 else c for i, c in enumerate(key))
     encoded = "".join(f"%{ord(c):02X}" if i % 3 == 0 else c for i, c in enumerate(key))
-    return [key, escaped, upper, mixed, encoded]
+    forms = [key, escaped, upper, escaped.replace("\\", "\\\\"), hexed, mixed, encoded]
+    if len(key) >= 8:
+        half = len(key) // 2
+        forms += [key[:8], "".join(f"\\u{ord(c):04x}" for c in key[:8]), key[-8:]]
+        forms += [part for part in (key[:half], key[half:]) if len(part) >= 8]
+    return forms
+
+
+def assert_no_key(texts: dict[str, str], key: str = KEY) -> None:
+    """The canary: no text (the console, every report file) holds the key in any form it can leave in."""
+    for where, text in texts.items():
+        found = [form for form in echoed_forms(key) if form in text]
+        assert not found, f"{where} holds the key as {found[0]!r}"
 
 
 def summary(report_dir: Path) -> dict[str, Any]:

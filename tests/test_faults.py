@@ -140,12 +140,19 @@ def test_chat_500_skips_the_rest(tmp_path: Path) -> None:
     assert data["totals"]["requests"] == 2  # only the preflight was sent, and its identical repeat (rule 10)
 
 
-def test_a_stream_past_its_bound_is_judged_but_not_its_end(tmp_path: Path) -> None:
+def test_a_stream_past_its_bound_fails_its_end_and_the_rest_is_judged(tmp_path: Path) -> None:
+    """Issue 16: a stream still open after 2 x n x (limit + 4) + 8 data events never ends: `stream.done` fails (and
+    finish_reason, SHOULD in the atoma profile), with the counts; what needs its end is skipped; the rest judged."""
     code, data = run_in_process(tmp_path, ("stream_endless",), args=RunArgs(only=("stream.*",)))
     outcomes = {r["id"]: (r["outcome"], r["message"]) for r in data["results"]}
-    assert code == 0
-    for rid in ("stream.done", "stream.usage_chunk", "stream.finish_reason", "stream.content_matches"):
-        assert outcomes[rid][0] == "skipped" and "not finished within" in outcomes[rid][1], rid
+    assert code == 1
+    assert (
+        outcomes["stream.done"][0] == "failed"
+        and "data events, more than 2 x n x (limit + 4) + 8 = 48" in outcomes["stream.done"][1]
+    )
+    assert outcomes["stream.finish_reason"][0] == "warned"
+    for rid in ("stream.usage_chunk", "stream.content_matches"):
+        assert outcomes[rid][0] == "skipped" and "still open after" in outcomes[rid][1], rid
     for rid in ("stream.content_type", "stream.data_json", "stream.chunk_schema", "stream.single_id"):
         assert outcomes[rid][0] == "passed", rid
 

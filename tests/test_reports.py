@@ -126,7 +126,7 @@ def test_key_echoed_by_the_server_is_judged_as_received_and_redacted_on_the_way_
     from conformance.records import Attachment, Outcome, Result
     from conformance.transport import TargetClient
 
-    forms = echoed_forms(KEY)
+    forms = [form for form in echoed_forms(KEY) if "\\x" not in form]  # \x is no JSON escape
     text = json.dumps({"error": {"code": "AUTH", "message": "|".join(forms)}}).replace("\\\\", "\\")
 
     def echo(request: httpx.Request) -> httpx.Response:

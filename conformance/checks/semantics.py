@@ -161,10 +161,10 @@ def stop_truncates(facts: Facts, free: Exchange, stopped: Exchange) -> Verdict:
     word, prefix = stop_word(free)
     text = content_of(first_choice(stopped))
     sent = f"stop=[{word!r}] (taken from the unconstrained output)"
-    if word in text and text.startswith(prefix):
+    if word in text:  # the returned text never contains a stop sequence, wherever it would appear
         return Verdict(
             Outcome.FAILED,
-            "the output goes on past the stop sequence",
+            "the output contains the stop sequence" + (", and goes on past it" if text.startswith(prefix) else ""),
             (stopped,),
             evidence=f"sent {sent}; the output contains it: {text[:200]!r}",
         )

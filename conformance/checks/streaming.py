@@ -19,7 +19,7 @@ from conformance.checks.requests import (
     free_body,
 )
 from conformance.contract import CHUNK_SCHEMA, OPERATION, Contract
-from conformance.records import Exchange, Outcome
+from conformance.records import STILL_OPEN, Exchange, Outcome
 
 __all__ = ["CHECKS", "chunk_problems"]
 
@@ -46,13 +46,16 @@ Chunks = tuple[Exchange, list[str], list[dict[str, Any]], list[str]]
 
 
 def on_stream(
-    judge: Callable[..., Verdict], event_stream: bool = True, needs_end: bool = False
+    judge: Callable[..., Verdict], event_stream: bool = True, needs_end: bool = False, ends: bool = False
 ) -> Callable[..., Verdict]:
     """Judge the parsed stream of the first exchange: (exchange, data, chunks, bad data) and the rest. A check of
-    how the stream ends (`needs_end`) is inconclusive on a stream read only to its bound; the others are
-    inconclusive on an answer that is not an event stream, but for the one judging that (`event_stream=False`)."""
+    how the stream ends (`needs_end`) is inconclusive on a stream read only to its bound, but a check that the
+    stream ends at all (`ends`) fails on one still open past the bound its request sets (`STILL_OPEN`); the others
+    are inconclusive on an answer that is not an event stream, but for the one judging that (`event_stream=False`)."""
 
     def judged(facts: Facts, exchange: Exchange, *others: Exchange) -> Verdict:
+        if ends and exchange.truncated and exchange.truncated.startswith(STILL_OPEN):
+            return Verdict(Outcome.FAILED, f"the stream never ended: {exchange.truncated}", (exchange,))
         if needs_end and exchange.truncated:
             raise Inconclusive(f"the stream was {exchange.truncated}: its end is not judged")
         data, chunks, bad = chunks_of(exchange)
@@ -71,9 +74,10 @@ def _stream_check(rid: str, field: str | None, pointer: str, *recipes: Recipe, *
     options.setdefault("capabilities", STREAM)
     event_stream = options.pop("event_stream", True)
     needs_end = options.pop("needs_end", False)
+    ends = options.pop("ends", False)
 
     def register(judge: Callable[..., Verdict]) -> Callable[..., Verdict]:
-        wrapped = on_stream(judge, event_stream, needs_end)
+        wrapped = on_stream(judge, event_stream, needs_end, ends)
         CHECKS.check(rid, field, pointer, *(recipes or (MAIN,)), served=True, **options)(wrapped)
         return judge
 
@@ -133,7 +137,7 @@ def _usage_only(chunk: dict[str, Any]) -> bool:
     return all(c.get("finish_reason") is None and not (c.get("delta") or {}).get("content") for c in items)
 
 
-@_stream_check("stream.finish_reason", "choices.finish_reason", FINISH, needs_end=True)
+@_stream_check("stream.finish_reason", "choices.finish_reason", FINISH, needs_end=True, ends=True)
 def finish_reason(facts: Facts, s: Chunks) -> Verdict:
     """Each choice has exactly one non-empty finish_reason, in its last chunk. A usage chunk that carries choices
     with no finish_reason is left to stream.usage_chunk, not blamed twice."""
@@ -152,7 +156,7 @@ def finish_reason(facts: Facts, s: Chunks) -> Verdict:
     return Verdict(Outcome.PASSED, "each choice has one finish_reason, in its last chunk")
 
 
-@_stream_check("stream.done", None, EVENT_STREAM, needs_end=True)
+@_stream_check("stream.done", None, EVENT_STREAM, needs_end=True, ends=True)
 def done(facts: Facts, s: Chunks) -> Verdict:
     """The stream ends with exactly one `data: [DONE]`."""
     data = s[1]

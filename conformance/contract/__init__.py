@@ -12,10 +12,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
+
+from conformance.yamlsafe import YamlError, read_yaml
 
 __all__ = [
     "CHUNK_SCHEMA",
@@ -34,7 +35,8 @@ __all__ = [
 ]
 
 PROFILES = ("atoma", "openai")
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when PyYAML has it: ten times faster
+MAX_SPEC_BYTES = 16 * 1024 * 1024  # a contract document larger than this is refused (the packaged one: 50 KB)
+MAX_SPEC_NODES = 1_000_000  # and one whose aliases expand to more nodes than this (the packaged one: 3,000)
 OPERATION = "#/paths/~1v1~1chat~1completions/post"
 REQUEST_SCHEMA = "#/components/schemas/ChatCompletionRequest"
 RESPONSE_SCHEMA = "#/components/schemas/ChatCompletionResponse"
@@ -360,11 +362,11 @@ def load_contract(path: Path | str | None = None, profile: str = "atoma") -> Con
     """Read `openapi.yaml` (the packaged copy by default) and apply `profile`."""
     spec_path = Path(path) if path else default_spec_path()
     try:
-        raw = yaml.load(spec_path.read_text(encoding="utf-8"), Loader=_LOADER)
+        raw = read_yaml(spec_path, f"spec {spec_path}", max_bytes=MAX_SPEC_BYTES, max_nodes=MAX_SPEC_NODES)
     except OSError as exc:
         raise ContractError(f"cannot read spec {spec_path}: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        raise ContractError(f"spec {spec_path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    except YamlError as exc:
+        raise ContractError(str(exc)) from None
     if not isinstance(raw, dict) or "paths" not in raw:
         raise ContractError(f"spec {spec_path} is not an OpenAPI document")
     return Contract(raw, profile, spec_path)

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import fcntl
 import hashlib
 import json
+import os
 import re
+import shutil
+import tempfile
 import uuid
 import xml.etree.ElementTree as ET
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -17,9 +24,18 @@ from allure_commons.logger import AllureFileLogger
 from allure_commons.model2 import ATTACHMENT_PATTERN, Label, Parameter, Status, StatusDetails, TestResult
 from allure_commons.model2 import Attachment as AllureAttachment
 
-from conformance.records import Outcome, Result
+from conformance.records import Outcome, Result, visible
 
-__all__ = ["SUMMARY_SCHEMA", "RunInfo", "by_cause", "summary_schema", "totals", "write_reports"]
+__all__ = [
+    "SUMMARY_SCHEMA",
+    "ReportDirInUse",
+    "RunInfo",
+    "by_cause",
+    "lock_report_dir",
+    "summary_schema",
+    "totals",
+    "write_reports",
+]
 
 SUMMARY_SCHEMA = "summary.schema.json"
 ALLURE_STATUS = {
@@ -158,9 +174,10 @@ def markdown(results: list[Result], info: RunInfo) -> str:
         lines += [f"**Stale baseline entries ({len(stale)}): these known failures pass now; remove them.**", ""]
         lines += [f"- `{r.id}`: {_md_cell((r.known or {}).get('reason'), 200)}" for r in stale] + [""]
     if t["xfailed"]:
-        lines += [f"Known failures (baseline `{info.baseline}`): {t['xfailed']} still failing, not counted.", ""]
+        baseline = _md_cell(info.baseline, 500)
+        lines += [f"Known failures (baseline `{baseline}`): {t['xfailed']} still failing, not counted.", ""]
     if info.stopped:
-        lines += [f"**Stopped:** {info.stopped}", ""]
+        lines += [f"**Stopped:** {_md_cell(info.stopped, 2000)}", ""]
     lines += _cause_lines(results)
     order = [Outcome.FAILED, Outcome.ERROR, Outcome.WARNED, Outcome.UNSUPPORTED, Outcome.SKIPPED, Outcome.XFAILED]
     for outcome in order:
@@ -310,7 +327,9 @@ def allure(results: list[Result], info: RunInfo, directory: Path) -> None:
         "target.profile": info.profile,
         "seed": str(info.seed),
     }
-    (directory / "environment.properties").write_text("".join(f"{k}={v}\n" for k, v in environment.items()))
+    (directory / "environment.properties").write_text(
+        "".join(f"{k}={_property(v)}\n" for k, v in environment.items()), encoding="utf-8"
+    )
     categories = allure_categories()
     (directory / "categories.json").write_text(json.dumps(categories, indent=2))  # read by Allure 2
     allurerc = {  # Allure 3 reads its categories from its config: `allure generate ... --config allurerc.json`
@@ -325,6 +344,11 @@ def allure(results: list[Result], info: RunInfo, directory: Path) -> None:
         "buildName": f"conformance {info.version} seed {info.seed}",
     }
     (directory / "executor.json").write_text(json.dumps(executor, indent=2))
+
+
+def _property(value: str) -> str:
+    """A value as a Java properties file reads it back (one line)."""
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
 
 
 # Allure categories, first match wins. Every result's status message starts with its category's name, so a
@@ -378,11 +402,107 @@ def allure_categories() -> list[dict[str, Any]]:
 
 
 def write_reports(results: list[Result], info: RunInfo, report_dir: Path) -> dict[str, Any]:
-    """Write every report into `report_dir`; return the summary written to summary.json."""
+    """Write every report into `report_dir`; return the summary written to summary.json.
+
+    Atomically: the whole set is written into a staging directory beside the reports, then each file (and
+    `allure-results/`) is moved into place, summary.json last, so the directory never holds a half-written file or a
+    set mixed from two runs' halves (a run holding `lock_report_dir` keeps other runs out)."""
     report_dir.mkdir(parents=True, exist_ok=True)
+    info = _escaped(info)
+    results = [_visible_result(r) for r in results]
     data = summary(results, info)
-    (report_dir / "summary.json").write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-    (report_dir / "summary.md").write_text(markdown(results, info))
-    (report_dir / "junit.xml").write_bytes(junit(results, info))
-    allure(results, info, report_dir / "allure-results")
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=report_dir))
+    try:
+        (staging / "summary.json").write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        (staging / "summary.md").write_text(markdown(results, info), encoding="utf-8")
+        (staging / "junit.xml").write_bytes(junit(results, info))
+        allure(results, info, staging / "allure-results")
+        with _exclusive(report_dir):  # one writer's set at a time: never a mix of two
+            _swap_in(staging / "allure-results", report_dir / "allure-results", staging)
+            for name in ("allurerc.json", "junit.xml", "summary.md", "summary.json"):
+                os.replace(staging / name, report_dir / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return data
+
+
+def _escaped(info: RunInfo) -> RunInfo:
+    """The run's texts from the command line or a config (model, base URL, names, paths) written visibly, as a
+    target's text is: a control character or a lone surrogate cannot break a report."""
+    texts = ("spec_path", "base_url", "model", "profile", "started_at", "finished_at", "target_name")
+    changes: dict[str, Any] = {name: visible(getattr(info, name)) for name in texts}
+    changes.update(stopped=_maybe(info.stopped), baseline=_maybe(info.baseline))
+    return dataclasses.replace(info, **changes)
+
+
+def _visible_result(result: Result) -> Result:
+    """A result's texts written visibly (the driver's already are; the runner's and a baseline's reasons too)."""
+    known = {k: visible(str(v)) for k, v in result.known.items()} if result.known else result.known
+    return dataclasses.replace(
+        result,
+        id=visible(result.id),
+        clause=visible(result.clause),
+        citation=visible(result.citation),
+        field=_maybe(result.field),
+        message=visible(result.message),
+        reproduce=_maybe(result.reproduce),
+        known=known,
+    )
+
+
+def _maybe(text: str | None) -> str | None:
+    return visible(text) if text is not None else None
+
+
+def _swap_in(new: Path, place: Path, aside: Path) -> None:
+    """Move the directory `new` to `place`, the directory there moved aside first (a directory cannot be replaced
+    in one step); tried again if another writer got there in between."""
+    for attempt in range(20):
+        with contextlib.suppress(FileNotFoundError):
+            place.rename(aside / f"old-{attempt}")
+        try:
+            new.rename(place)
+            return
+        except OSError:
+            if attempt == 19:
+                raise
+
+
+class ReportDirInUse(Exception):
+    """Another run holds the report directory."""
+
+
+_HELD: set[str] = set()  # report directories this process holds (lock_report_dir)
+
+
+@contextlib.contextmanager
+def lock_report_dir(report_dir: Path) -> Iterator[None]:
+    """Hold `report_dir` for one run (an advisory lock on the directory itself, released when the run ends or
+    dies); ReportDirInUse when another run holds it."""
+    report_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(report_dir, os.O_RDONLY)
+    key = os.path.realpath(report_dir)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ReportDirInUse(f"{report_dir} is in use by another run") from None
+        _HELD.add(key)
+        yield
+    finally:
+        _HELD.discard(key)
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def _exclusive(report_dir: Path) -> Iterator[None]:
+    """The directory's lock for a moment (waiting for it), unless this process holds it for its whole run."""
+    if os.path.realpath(report_dir) in _HELD:
+        yield
+        return
+    fd = os.open(report_dir, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

@@ -6,6 +6,7 @@ from conformance.transport.client import (
     BudgetExhausted,
     TargetClient,
     Usage,
+    checked_key,
     normalise_base_url,
     parse_events,
 )
@@ -18,6 +19,7 @@ __all__ = [
     "Redactor",
     "TargetClient",
     "Usage",
+    "checked_key",
     "normalise_base_url",
     "parse_events",
     "strip_credentials",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import email.utils
 import json
+import math
+import re
 import threading
 import time
 import zlib
@@ -13,7 +15,8 @@ from typing import Any
 import httpx
 from httpx_sse import EventSource, SSEError
 
-from conformance.records import RETRY_STATUSES, Exchange, SseEvent, load_json
+from conformance.records import RETRY_STATUSES, STILL_OPEN, Exchange, SseEvent, load_json, stream_event_bound
+from conformance.transport import deadline
 from conformance.transport.redact import Redactor, strip_credentials
 
 __all__ = [
@@ -22,6 +25,7 @@ __all__ = [
     "BudgetExhausted",
     "TargetClient",
     "Usage",
+    "checked_key",
     "normalise_base_url",
     "parse_events",
 ]
@@ -29,10 +33,12 @@ __all__ = [
 CHAT_PATH = "/v1/chat/completions"
 MAX_RETRIES = 2
 LIMIT_FIELDS = ("max_tokens", "max_completion_tokens")
-MAX_STREAM_EVENTS = 256  # a stream is read to this many events (plenty for a short completion), then closed
-MAX_STREAM_BYTES = 256 * 1024
+MAX_STREAM_EVENTS = 256  # a stream answering a request without a completion limit is read to this many events
+MAX_STREAM_BYTES = 256 * 1024  # and at least this many bytes (see `stream_bytes`)
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024  # after decompression; `--max-response-bytes`
 MAX_RETRY_WAIT_S = 20.0  # total wait a single request may spend honouring Retry-After
+KEY_WHITESPACE = " \t\r\n\f\v"  # stripped from around a key
+MAX_COUNTED = 2**53  # token counts past this (JSON's exact integers) are not added to the run's totals
 DEFAULT_AUTH = object()  # sentinel: send `Authorization: Bearer <api key>` when a key is set
 
 
@@ -86,6 +92,17 @@ def parse_events(text: str) -> list[SseEvent]:
         return []
 
 
+def checked_key(key: str | None) -> str | None:
+    """The key as sent: surrounding whitespace stripped (a secret saved with its newline); a ValueError, which never
+    shows the key, for any other character a header cannot carry as it is (a control or non-ASCII character)."""
+    key = (key or "").strip(KEY_WHITESPACE)
+    bad = next((i for i, c in enumerate(key) if not " " <= c <= "~"), None)
+    if bad is not None:
+        kind = "a control" if ord(key[bad]) < 0x20 or 0x7F <= ord(key[bad]) <= 0x9F else "a non-ASCII"
+        raise ValueError(f"the API key has {kind} character at position {bad + 1} of {len(key)} (not shown)")
+    return key or None
+
+
 def normalise_base_url(url: str) -> str:
     """Strip whitespace, trailing slashes and one trailing `/v1`."""
     url = url.strip().rstrip("/")
@@ -116,8 +133,8 @@ class Usage:
         if isinstance(usage, dict):
             for key in ("prompt_tokens", "completion_tokens"):
                 value = usage.get(key)
-                if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-                    setattr(self, key, getattr(self, key) + value)
+                if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_COUNTED:
+                    setattr(self, key, getattr(self, key) + value)  # a count past any real one is not added
 
 
 class TargetClient:
@@ -138,14 +155,16 @@ class TargetClient:
         auth_prefix: str = "Bearer ",
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        """`timeout`: the whole-response deadline of one request (connect, headers and body or stream), also each
-        network operation's timeout. `max_response_bytes`: the largest answer read, after decompression.
+        """`timeout`: the whole-response deadline of one request (name lookup, connect, TLS, interim responses,
+        headers, body or stream): every socket operation gets the time left (`deadline`). `api_key`: surrounding
+        whitespace stripped; a ValueError, not showing it, for a control or non-ASCII character.
+        `max_response_bytes`: the largest answer read, after decompression.
         `chat_path`, `query`: where chat completions are (Azure: `/openai/deployments/NAME/chat/completions` with
         `api-version`). `auth_header`, `auth_prefix`: how the key is sent (default `Authorization: Bearer KEY`).
         `transport`: an httpx transport to send through instead of the network (an in-process server)."""
         self.base_url = normalise_base_url(base_url)
         self.public_base_url = strip_credentials(self.base_url)
-        self.api_key = api_key or None
+        self.api_key = checked_key(api_key)
         self.redactor = Redactor(self.api_key)
         self.max_requests = max_requests
         self.max_retry_wait = max_retry_wait
@@ -158,7 +177,7 @@ class TargetClient:
         self.usage = Usage()
         self.budget_hit = False  # a request was not sent because `max_requests` was reached
         self._lock = threading.Lock()
-        self._http = httpx.Client(timeout=timeout, follow_redirects=False, transport=transport)
+        self._http = deadline.bound(httpx.Client(timeout=timeout, follow_redirects=False, transport=transport))
 
     def close(self) -> None:
         self._http.close()
@@ -199,7 +218,15 @@ class TargetClient:
                 headers[self.auth_header] = value
         content = body.encode() if raw else json.dumps(body).encode()
         url = self.base_url + self.chat_path
-        answer: dict[str, Any] = {"attempts": 0, "error": None}
+        bound = None if raw else stream_event_bound(body)
+        # what the last attempt got; the exchange is built once, from these, when no attempt follows
+        attempts = 0
+        error: str | None = None
+        status: int | None = None
+        response_headers: dict[str, str] = {}
+        text = ""
+        truncated: str | None = None
+        body_problem: str | None = None
         waited = 0.0
         reset_retried = False
         started = time.monotonic()
@@ -207,50 +234,62 @@ class TargetClient:
             self._take_budget()
             if not raw:
                 self.usage.add_request(body)
-            answer["attempts"] += 1
+            attempts += 1
+            error = status = truncated = body_problem = None
+            response_headers, text = {}, ""
             try:
-                response, received, truncated = self._send(url, content, headers)
+                response, received, truncated = self._send(url, content, headers, bound=bound)
+            except httpx.ConnectTimeout:
+                error = f"no connection within {self.timeout:g}s (timeout)"
+                break
             except httpx.TimeoutException:
-                answer["error"] = f"timeout after {self.timeout:g}s"
+                error = f"answer not complete within {self.timeout:g}s (timeout)"
                 break
             except (ResponseTooLarge, DeadlinePassed) as exc:
-                answer["error"] = str(exc)
+                error = str(exc)
                 break
             except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
                 # closed or reset before any answer (some servers close after a 500): retried once
-                answer["error"] = f"{type(exc).__name__}: {str(exc) or 'connection closed'}"
+                error = f"{type(exc).__name__}: {str(exc) or 'connection closed'}"
                 if reset_retried or not retry:
                     break
                 reset_retried = True
                 continue
-            except httpx.HTTPError as exc:
-                answer["error"] = f"{type(exc).__name__}: {str(exc) or 'connection failed'}"
+            except (httpx.HTTPError, httpx.InvalidURL, ValueError, OverflowError, OSError) as exc:
+                # an answer httpx cannot take (a header it refuses), or a failed connection
+                error = f"{type(exc).__name__}: {str(exc) or 'connection failed'}"
                 break
-            answer.update(error=None, status=response.status_code, body_problem=None, truncated=truncated)
-            answer["response_headers"] = {k.lower(): v for k, v in response.headers.items()}
+            status = response.status_code
+            response_headers = {k.lower(): v for k, v in response.headers.items()}
             try:
-                answer["text"] = received.decode("utf-8")  # judged as received; redacted only on the way out
+                text = received.decode("utf-8")  # judged as received; redacted only on the way out
             except UnicodeDecodeError as exc:  # JSON is UTF-8: a body that is not cannot be JSON
-                answer["text"] = received.decode("utf-8", errors="replace")
+                text = received.decode("utf-8", errors="replace")
                 if not truncated:  # a stream cut at its bound may end inside a character
-                    answer["body_problem"] = f"invalid UTF-8 at byte {exc.start}"
-            if not retry or response.status_code not in RETRY_STATUSES or answer["attempts"] > MAX_RETRIES:
+                    body_problem = f"invalid UTF-8 at byte {exc.start}"
+            if not retry or status not in RETRY_STATUSES or attempts > MAX_RETRIES:
                 break
-            wait = _retry_after(response.headers.get("retry-after"), default=1.0 * answer["attempts"])
+            wait = _retry_after(response.headers.get("retry-after"), default=1.0 * attempts)
             if waited + wait > self.max_retry_wait:
                 break
             time.sleep(wait)
             waited += wait
-        text = answer.get("text", "")
+        events: Any = tuple(parse_events(text)) if "data:" in text else ()
         exchange = Exchange(
             method="POST",
             url=strip_credentials(url),
             request_headers={k: self.redactor.text(v) for k, v in headers.items()},  # for curl lines
             request_body=body,  # kept as sent: redaction happens on the way out (Redactor.result)
             raw_request=raw,
-            events=tuple(parse_events(text)) if "data:" in text else (),
+            status=status,
+            response_headers=response_headers,
+            text=text,
+            events=events,
+            error=error,
             elapsed_s=time.monotonic() - started,
-            **answer,
+            attempts=attempts,
+            truncated=truncated,
+            body_problem=body_problem,
         )
         self._count_tokens(exchange)
         return exchange
@@ -278,18 +317,29 @@ class TargetClient:
         return [str(item["id"]) for item in items if isinstance(item, dict) and isinstance(item.get("id"), str)]
 
     def _send(
-        self, url: str, content: bytes, headers: dict[str, str], method: str = "POST"
+        self,
+        url: str,
+        content: bytes,
+        headers: dict[str, str],
+        method: str = "POST",
+        bound: tuple[int, int, int] | None = None,
     ) -> tuple[httpx.Response, bytearray, str | None]:
-        """POST and read the answer within the whole-response deadline and the size cap, decompressing as it
-        streams (so a small compressed body cannot inflate past the cap in memory). An event stream is read to at
-        most `MAX_STREAM_EVENTS` events or `MAX_STREAM_BYTES` bytes, then closed. Returns the response, its body,
-        and why it was cut (or None)."""
-        deadline = time.monotonic() + self.timeout
+        """Send and read the answer within the whole-response deadline (connect, interim responses, headers, body:
+        every socket operation gets the time left) and the size cap, decompressing as it streams (so a small
+        compressed body cannot inflate past the cap in memory). An event stream is read to at most its request's
+        `bound` of data events (`stream_event_bound`) or `stream_bytes` bytes, then closed. Returns the response,
+        its body, and why it was cut (or None)."""
         params = self.query or None
-        with self._http.stream(method, url, content=content or None, headers=headers, params=params) as response:
+        with (
+            deadline.within(self.timeout) as ends,
+            self._http.stream(method, url, content=content or None, headers=headers, params=params) as response,
+        ):
             decoder = _Decoder(response.headers.get("content-encoding", ""))
             is_stream = "text/event-stream" in response.headers.get("content-type", "")
+            events_bound = bound[0] if bound else MAX_STREAM_EVENTS
+            bytes_bound = stream_bytes(bound)
             body = bytearray()
+            events = _EventCounter()
             truncated = None
 
             def take(piece: bytes, final: bool = False) -> None:
@@ -301,11 +351,14 @@ class TargetClient:
             pieces = [response.content] if response.is_stream_consumed else response.iter_raw()
             for piece in pieces:
                 take(piece)
-                if time.monotonic() > deadline:
+                if time.monotonic() > ends:
                     raise DeadlinePassed(f"answer not complete within {self.timeout:g}s")
-                if is_stream and (len(body) > MAX_STREAM_BYTES or body.count(b"data:") > MAX_STREAM_EVENTS):
-                    truncated = f"not finished within {MAX_STREAM_EVENTS} events or {MAX_STREAM_BYTES} bytes"
-                    del body[_cut(body) :]
+                if not is_stream:
+                    continue
+                count = events.count(body)
+                if count > events_bound or len(body) > bytes_bound:
+                    truncated = _overrun(count, len(body), events_bound, bytes_bound, bound)
+                    del body[_cut(body, events_bound, bytes_bound) :]
                     break
             else:
                 take(b"", final=True)
@@ -328,27 +381,68 @@ class TargetClient:
                 self.usage.add_usage(body.get("usage"))
 
 
-def _cut(body: bytearray) -> int:
-    """Where to cut a stream read past its bound: before its event past `MAX_STREAM_EVENTS`, within the bytes."""
-    position = -1
-    for _ in range(MAX_STREAM_EVENTS + 1):
-        position = body.find(b"data:", position + 1)
-        if position < 0:
+class _EventCounter:
+    """Counts the lines starting with `data:` of a growing body, reading each byte about once."""
+
+    def __init__(self) -> None:
+        self._scanned = 0
+        self._count = 0
+
+    def count(self, body: bytearray) -> int:
+        scanned = self._scanned
+        for match in _DATA_LINE.finditer(body, max(scanned - 4, 0)):  # a `data:` may straddle two pieces
+            if match.end() > scanned:
+                self._count += 1
+        self._scanned = len(body)
+        return self._count
+
+
+_DATA_LINE = re.compile(rb"(?:^|(?<=[\r\n]))data:")
+
+
+def stream_bytes(bound: tuple[int, int, int] | None) -> int:
+    """The most bytes a stream answering a request with this event bound may send: 4 KiB an event (a chunk with
+    20 top logprobs is about 3 KiB), at least MAX_STREAM_BYTES."""
+    return max(MAX_STREAM_BYTES, 4096 * bound[0]) if bound else MAX_STREAM_BYTES
+
+
+def _overrun(count: int, size: int, events_bound: int, bytes_bound: int, bound: tuple[int, int, int] | None) -> str:
+    """Why a stream was cut: `STILL_OPEN ...` when it broke its request's bound (a failure of the target's), or
+    the read bound of a request that sets no completion limit."""
+    if bound is None:
+        return f"not finished within {events_bound} events or {bytes_bound} bytes (the request sets no limit)"
+    _, n, limit = bound
+    if count > events_bound:
+        return (
+            f"{STILL_OPEN} {count} data events, more than 2 x n x (limit + 4) + 8 = {events_bound} for n {n} and "
+            f"completion limit {limit}"
+        )
+    return (
+        f"{STILL_OPEN} {size} bytes without an end, more than the {bytes_bound} bytes read for n {n} and completion "
+        f"limit {limit}"
+    )
+
+
+def _cut(body: bytearray, events_bound: int, bytes_bound: int) -> int:
+    """Where to cut a stream read past its bound: before its data event past `events_bound`, within the bytes."""
+    end = len(body)
+    for i, match in enumerate(_DATA_LINE.finditer(body)):
+        if i == events_bound:
+            end = match.start()
             break
-    end = position if position >= 0 else len(body)
-    return min(end, MAX_STREAM_BYTES)
+    return min(end, bytes_bound)
 
 
 def _retry_after(value: str | None, default: float) -> float:
-    """Seconds to wait from a Retry-After header (seconds or an HTTP date)."""
+    """Seconds to wait from a Retry-After header (seconds or an HTTP date); `default` for anything else (a date
+    the calendar cannot hold, a number that is not finite)."""
     if not value:
         return default
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        parsed = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return default
-    return max(0.0, parsed.timestamp() - time.time())
+        try:
+            seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError, OverflowError, OSError, IndexError):
+            return default
+    return max(0.0, seconds) if math.isfinite(seconds) else default

@@ -1,8 +1,14 @@
 """What leaves the process: the API key redacted by value, and a target's text made safe to show.
 
 Redaction happens on the way out (reports, attachments, curl lines, console), never on a response before it is
-judged: a short key must not corrupt a verdict. The key is found literally and in the forms a target can echo it
-in: each character literal, `\\uXXXX`-escaped in either letter case, or %-encoded, mixed freely.
+judged: a short key must not corrupt a verdict. The key is found in any form it can take on its way out:
+
+- each character literal, `\\uXXXX`- or `\\xXX`-escaped (either letter case, behind any number of backslashes:
+  a `repr` of a `repr` doubles them), %-encoded, backslash-quoted (`\\"`, `\\/`), or shell-quoted (`'"'"'`),
+  mixed freely;
+- cut: any run of at least `MIN_PIECE` (8) consecutive characters of the key is redacted, so a message cut at a
+  length limit before redaction, the tail of a text, or a key a target split across two stream chunks (each part
+  written on its own) shows none of it. A key shorter than that is redacted whole.
 """
 
 from __future__ import annotations
@@ -11,32 +17,43 @@ import dataclasses
 import re
 from urllib.parse import urlsplit, urlunsplit
 
-from conformance.records import KEY_PLACEHOLDER, Attachment, Result
+from conformance.records import KEY_PLACEHOLDER, Attachment, Result, visible, visible_json
 
-__all__ = ["REDACTED", "Redactor", "strip_credentials", "visible"]
+__all__ = ["MIN_PIECE", "REDACTED", "Redactor", "strip_credentials", "visible", "visible_json"]
 
 REDACTED = KEY_PLACEHOLDER
+MIN_PIECE = 8  # the shortest run of the key's characters that is redacted on its own (a cut key's prefix)
 
-# C0 controls but tab and newline, DEL, C1 controls, lone surrogates, and the two non-characters of the BMP's end:
-# what would corrupt a terminal, an XML 1.0 document or a Markdown table
-_INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+# one character of text as the tool or a target may have written it; group 1: the hex code of an escape
+_UNIT = re.compile(
+    r"\\+[uU]([0-9a-fA-F]{4})"  # \u0073, \\u0073, \U0073
+    r"|\\+x([0-9a-fA-F]{2})"  # \x73, \\x73
+    r"|%([0-9a-fA-F]{2})"  # %73
+    r"|'\"'\"(')"  # a single quote inside a shell single-quoted string
+    r"|\\+([^0-9A-Za-z\\])"  # \" \/ \\' : a character quoted with backslashes
+    r"|(\\+)"  # backslashes before a letter (\n): one backslash
+    r"|(.)",
+    re.DOTALL,
+)
+_ESCAPING = re.compile(r"[\\%']")
 
 
-def visible(text: str) -> str:
-    """`text` with control characters written visibly (`\\x1b`, `\\ud800`): safe for XML, Markdown, terminals."""
-    return _INVISIBLE.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}", text)
-
-
-def _either_case(hex_digits: str) -> str:
-    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in hex_digits)
-
-
-def _char_pattern(char: str) -> str:
-    forms = [re.escape(char)]
-    if ord(char) < 0x10000:
-        forms.append(r"\\u" + _either_case(f"{ord(char):04x}"))
-    forms.append("".join("%" + _either_case(f"{b:02x}") for b in char.encode()))
-    return "(?:" + "|".join(forms) + ")"
+def _decode(text: str) -> tuple[str, list[int]]:
+    """`text` with every escaped or quoted character decoded, and where each decoded character starts in `text`
+    (plus the end)."""
+    chars: list[str] = []
+    starts: list[int] = []
+    for match in _UNIT.finditer(text):
+        code = match.group(1) or match.group(2) or match.group(3)
+        if code is not None:
+            chars.append(chr(int(code, 16)))
+        elif match.group(6) is not None:
+            chars.append("\\")
+        else:
+            chars.append(match.group(4) or match.group(5) or match.group(7))
+        starts.append(match.start())
+    starts.append(len(text))
+    return "".join(chars), starts
 
 
 class Redactor:
@@ -44,16 +61,45 @@ class Redactor:
 
     def __init__(self, secret: str | None) -> None:
         self.secret = secret or None
-        self._pattern = re.compile("".join(_char_pattern(c) for c in self.secret)) if self.secret else None
+        self._pieces: re.Pattern[str] | None = None
+        if self.secret:
+            size = min(MIN_PIECE, len(self.secret))
+            pieces = sorted({self.secret[i : i + size] for i in range(len(self.secret) - size + 1)})
+            self._pieces = re.compile("(?=(" + "|".join(re.escape(p) for p in pieces) + "))")
+            self._size = size
 
     def text(self, value: str) -> str:
-        if self._pattern is None:
+        if self._pieces is None or not value:
             return value
-        return self._pattern.sub(REDACTED, value)
+        if _ESCAPING.search(value):
+            decoded, starts = _decode(value)
+        else:
+            decoded, starts = value, []
+        spans: list[list[int]] = []  # runs of the key's characters, merged, in decoded positions
+        for match in self._pieces.finditer(decoded):
+            begin, end = match.start(), match.start() + self._size
+            if spans and begin <= spans[-1][1]:
+                spans[-1][1] = max(spans[-1][1], end)
+            else:
+                spans.append([begin, end])
+        if not spans:
+            return value
+        out, last = [], 0
+        for begin, end in spans:
+            if starts:
+                begin, end = starts[begin], starts[end]
+            out += [value[last:begin], REDACTED]
+            last = end
+        out.append(value[last:])
+        return "".join(out)
 
     def clean(self, value: str) -> str:
         """Redacted, then made visible: what any output may show of a target's text."""
         return visible(self.text(value))
+
+    def clean_json(self, value: str) -> str:
+        """Redacted, then made visible with JSON escapes (`\\u009b`): a JSON document stays JSON."""
+        return visible_json(self.text(value))
 
     def result(self, result: Result) -> Result:
         """A result as it may leave the process: every text field redacted and made visible."""
@@ -62,16 +108,24 @@ class Redactor:
             message=self.clean(result.message),
             reproduce=self.clean(result.reproduce) if result.reproduce is not None else None,
             field=self.clean(result.field) if result.field is not None else None,
-            attachments=tuple(
-                Attachment(self.clean(a.name), self.clean(a.content), a.mime) for a in result.attachments
+            attachments=type(result.attachments)(
+                Attachment(
+                    self.clean(a.name),
+                    self.clean_json(a.content) if a.mime == "application/json" else self.clean(a.content),
+                    a.mime,
+                )
+                for a in result.attachments
             ),
         )
 
 
 def strip_credentials(url: str) -> str:
-    """`https://user:pw@host/x` -> `https://host/x`; query strings are dropped too (they may hold keys)."""
+    """`https://user:pw@host/x` -> `https://host/x`; query strings are dropped too (they may hold keys). An IPv6
+    literal keeps its brackets (`http://[::1]:8000`)."""
     parts = urlsplit(url)
     host = parts.hostname or ""
+    if ":" in host:  # an IPv6 literal (its zone, if any, stays %25-encoded as given)
+        host = f"[{host}]"
     if parts.port:
         host = f"{host}:{parts.port}"
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
