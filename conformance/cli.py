@@ -22,7 +22,7 @@ from conformance.config import ConfigError, Target, config_schema, load_config
 from conformance.contract import PROFILES, Contract, ContractError, load_contract
 from conformance.runner import EXIT_ERRORS, EXIT_FAILED, EXIT_OK, EXIT_USAGE, RunSettings, run
 
-__all__ = ["main"]
+__all__ = ["main", "settings_from_args"]
 
 
 def _load_config(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -107,6 +107,31 @@ def run_command(ctx: click.Context, /, **options: Any) -> None:
     targets: list[Target] = ctx.meta.get("targets", [])
     if options["all_targets"] or options["target"]:
         sys.exit(_run_targets(ctx, options, targets))
+    sys.exit(run(_settings(options)))
+
+
+def settings_from_args(args: list[str]) -> RunSettings:
+    """The settings `conformance run ARGS` would run one target with (the pytest plugin's options, unprefixed),
+    after the same precedence and checks; a `click.UsageError` where the command would refuse. The API key comes
+    from the environment only (its variable, or the target's `api_key_env`)."""
+    with run_command.make_context("conformance run", list(args)) as ctx:
+        options = ctx.params
+        if options["all_targets"]:
+            raise click.UsageError("--all-targets runs several targets: one pytest session runs one (--target NAME)")
+        if not options["target"]:
+            return _settings(options)
+        chosen = _chosen_targets(ctx, options, ctx.meta.get("targets", []))[0]
+        key = os.environ.get(chosen.api_key_env) if chosen.api_key_env else options["api_key"]
+        if chosen.api_key_env and not key:
+            raise click.UsageError(f"target {chosen.name}: {chosen.api_key_env} is not set")
+        contract = _checked_contract(options["spec"], chosen.profile or options["profile"])
+        _check_selection(contract, list(options["only"]), list(options["skip"]))
+        _check_report_dir(options["report_dir"])
+        return _target_settings(options, chosen, key, contract, options["report_dir"])
+
+
+def _settings(options: dict[str, Any]) -> RunSettings:
+    """The settings of a run of one target given by its options (not the config's targets), checked."""
     if options["base_url"] is None and os.environ.get("CONFORMANCE_BASE_URL") == "":
         options["base_url"] = ""  # click reads an empty variable as unset: an unset CI secret must not pass
     if options["base_url"] is not None:
@@ -116,7 +141,7 @@ def run_command(ctx: click.Context, /, **options: Any) -> None:
     contract = _checked_contract(options["spec"], options["profile"])
     _check_selection(contract, list(options["only"]), list(options["skip"]))
     _check_report_dir(options["report_dir"])
-    settings = RunSettings(
+    return RunSettings(
         contract=contract,
         base_url=options["base_url"],
         api_key=options["api_key"],
@@ -127,7 +152,6 @@ def run_command(ctx: click.Context, /, **options: Any) -> None:
         baseline=_baseline(options["baseline"]),
         **_shared(options),
     )
-    sys.exit(run(settings))
 
 
 def _shared(options: dict[str, Any]) -> dict[str, Any]:
@@ -160,22 +184,7 @@ def _given_outside_the_config(ctx: click.Context, name: str) -> bool:
 def _run_targets(ctx: click.Context, options: dict[str, Any], targets: list[Target]) -> int:
     """--target NAME runs one target of the config; --all-targets each in turn into REPORT_DIR/NAME/. Exit: 1 if
     any target failed, else 3 if any ended in errors (or could not run), else 0."""
-    if options["all_targets"] and options["target"]:
-        raise click.UsageError("--target and --all-targets exclude each other")
-    if not targets:
-        raise click.UsageError("no targets: give --config FILE with a `targets` list")
-    for name in ("base_url", "model"):
-        if _given_outside_the_config(ctx, name) or (name == "base_url" and "CONFORMANCE_BASE_URL" in os.environ):
-            flag = "--" + name.replace("_", "-")
-            raise click.UsageError(f"{flag} (or its environment variable) conflicts with the targets of --config")
-    if options["target"]:
-        chosen = [t for t in targets if t.name == options["target"]]
-        if not chosen:
-            raise click.UsageError(
-                f"no target {options['target']!r}; the config has: {', '.join(t.name for t in targets)}"
-            )
-    else:
-        chosen = targets
+    chosen = _chosen_targets(ctx, options, targets)
     contracts: dict[str, Contract] = {}  # one contract per profile, checked once
 
     def contract_of(profile: str) -> Contract:
@@ -193,27 +202,52 @@ def _run_targets(ctx: click.Context, options: dict[str, Any], targets: list[Targ
             click.echo(f"conformance: target {target.name}: {target.api_key_env} is not set; not run", err=True)
             codes.append(EXIT_ERRORS)
             continue
-        baseline_path = target.baseline or options["baseline"]
-        settings = RunSettings(
-            contract=contract_of(target.profile or options["profile"]),
-            base_url=_checked_base_url(target.base_url),
-            api_key=key,
-            model=target.model,
-            report_dir=report_dir,
-            max_requests=target.max_requests or options["max_requests"],
-            capabilities=sorted(set(options["capabilities"]) | set(target.capabilities)),
-            target_name=target.name,
-            chat_path=target.chat_path,
-            query=target.query,
-            auth_header=target.auth_header,
-            auth_prefix=target.auth_prefix,
-            baseline=_baseline(baseline_path),
-            **_shared(options),
+        codes.append(
+            run(_target_settings(options, target, key, contract_of(target.profile or options["profile"]), report_dir))
         )
-        codes.append(run(settings))
     if EXIT_FAILED in codes:
         return EXIT_FAILED
     return EXIT_ERRORS if any(code in (EXIT_ERRORS, EXIT_USAGE) for code in codes) else EXIT_OK
+
+
+def _chosen_targets(ctx: click.Context, options: dict[str, Any], targets: list[Target]) -> list[Target]:
+    """The config's targets --target or --all-targets names; a usage error when they cannot be run."""
+    if options["all_targets"] and options["target"]:
+        raise click.UsageError("--target and --all-targets exclude each other")
+    if not targets:
+        raise click.UsageError("no targets: give --config FILE with a `targets` list")
+    for name in ("base_url", "model"):
+        if _given_outside_the_config(ctx, name) or (name == "base_url" and "CONFORMANCE_BASE_URL" in os.environ):
+            flag = "--" + name.replace("_", "-")
+            raise click.UsageError(f"{flag} (or its environment variable) conflicts with the targets of --config")
+    if not options["target"]:
+        return targets
+    chosen = [t for t in targets if t.name == options["target"]]
+    if not chosen:
+        raise click.UsageError(f"no target {options['target']!r}; the config has: {', '.join(t.name for t in targets)}")
+    return chosen
+
+
+def _target_settings(
+    options: dict[str, Any], target: Target, key: str | None, contract: Contract, report_dir: Path
+) -> RunSettings:
+    """The settings of a run of one of the config's targets."""
+    return RunSettings(
+        contract=contract,
+        base_url=_checked_base_url(target.base_url),
+        api_key=key,
+        model=target.model,
+        report_dir=report_dir,
+        max_requests=target.max_requests or options["max_requests"],
+        capabilities=sorted(set(options["capabilities"]) | set(target.capabilities)),
+        target_name=target.name,
+        chat_path=target.chat_path,
+        query=target.query,
+        auth_header=target.auth_header,
+        auth_prefix=target.auth_prefix,
+        baseline=_baseline(target.baseline or options["baseline"]),
+        **_shared(options),
+    )
 
 
 def _checked_base_url(value: str) -> str:

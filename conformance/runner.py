@@ -8,7 +8,7 @@ import hashlib
 import random
 import secrets
 import sys
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,7 +35,7 @@ from conformance.records import Exchange, Outcome, Result
 from conformance.report import RunInfo, totals, write_reports
 from conformance.transport import TargetClient, strip_credentials, visible
 
-__all__ = ["EXIT_ERRORS", "EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "RunSettings", "run"]
+__all__ = ["EXIT_ERRORS", "EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "Opened", "RunSettings", "opened", "run"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ERRORS = 0, 1, 2, 3
 
@@ -116,6 +116,7 @@ class Ran:
     results: tuple[Result, ...] = ()
     stopped: str | None = None
     usage_error: bool = False
+    facts: Facts | None = None  # what the checks knew (the completion limit settled by the preflight), if it got so far
 
 
 def unknown_model(model: str, preflight: Exchange, client: TargetClient) -> str | None:
@@ -177,6 +178,61 @@ def run(settings: RunSettings) -> int:
         return _report(settings, target, client, seed, started, ran)
 
 
+@dataclass
+class Opened:
+    """A run held open between its steps, for a caller that runs checks of its own beside the planned ones (the
+    pytest plugin): from `opened` until it returns, the target is up and the client open. `send` runs the
+    preflight and the chosen planned checks, `record` takes a result of the caller's own (redacted on the way in,
+    like the driver's), and `report` writes every report of both. `run` is the same steps in one call."""
+
+    settings: RunSettings
+    target: Target
+    client: TargetClient
+    seed: int
+    started: str
+    planned: list[Check]
+    ran: Ran = Ran()
+    extra: list[Result] = field(default_factory=list)
+
+    def send(self, chosen: Collection[str] | None = None) -> Ran:
+        """Setup, the preflight, then the planned checks whose ids are `chosen` (all when None)."""
+        checks = [c for c in self.planned if chosen is None or c.id in chosen]
+        self.ran = _send(self.settings, self.target, self.client, self.seed, checks)
+        return self.ran
+
+    def record(self, result: Result) -> Result:
+        """A result of the caller's own, as it leaves the process (redacted); it is reported after the run's."""
+        result = self.client.redactor.result(result)
+        self.extra.append(result)
+        return result
+
+    def info(self) -> RunInfo:
+        """The run's provenance so far (what a report written now would record)."""
+        return run_info(self.settings, self.target, self.client, self.seed, self.started)
+
+    def report(self) -> int:
+        """Every report of the run's results and the recorded ones; the exit code (2: nothing written, as `run`)."""
+        if self.ran.usage_error:
+            return EXIT_USAGE
+        ran = dataclasses.replace(self.ran, results=self.ran.results + tuple(self.extra))
+        return _report(self.settings, self.target, self.client, self.seed, self.started, ran, show=False)
+
+
+@contextlib.contextmanager
+def opened(settings: RunSettings) -> Iterator[Opened]:
+    """A run of `settings` held open (see `Opened`); its target (a bundled reference server started for it, when
+    no base URL is given) and its client live until the block ends. Signals are the caller's to handle."""
+    seed = settings.seed if settings.seed is not None else random.randrange(2**31)
+    started = _now()
+    planned = plan(settings.contract)
+    with _target(settings) as target:
+        client = _client(settings, target)
+        try:
+            yield Opened(settings, target, client, seed, started, planned)
+        finally:
+            client.close()
+
+
 def _client(settings: RunSettings, target: Target) -> TargetClient:
     return TargetClient(
         target.base_url,
@@ -221,7 +277,7 @@ def _send(settings: RunSettings, target: Target, client: TargetClient, seed: int
     # nothing planned vanishes: a check that ended without a record is an error
     done = tuple(driver.results)
     missing = _not_run(planned, settings, {r.id for r in done}, "it ended without a record", Outcome.ERROR)
-    return Ran(done + tuple(missing), stopped)
+    return Ran(done + tuple(missing), stopped, facts=driver.facts)
 
 
 def _facts(settings: RunSettings, target: Target, seed: int) -> Facts:
@@ -274,13 +330,33 @@ def _driver(
     return driver
 
 
-def _report(settings: RunSettings, target: Target, client: TargetClient, seed: int, started: str, ran: Ran) -> int:
-    """The baseline applied, every report written, the summary printed; the exit code."""
-    contract = settings.contract
+def _report(
+    settings: RunSettings, target: Target, client: TargetClient, seed: int, started: str, ran: Ran, show: bool = True
+) -> int:
+    """The baseline applied, every report written, the summary printed (unless `show` is False); the exit code."""
     results = list(ran.results)
     if settings.baseline is not None:
         results = settings.baseline.apply(results)
-    info = RunInfo(
+    code = exit_code(results, ran.stopped, settings.strict_baseline)
+    info = run_info(settings, target, client, seed, started, code, ran.stopped)
+    write_reports(results, info, settings.report_dir)
+    if show:
+        _print_summary(results, info, settings.report_dir)
+    return info.exit_code
+
+
+def run_info(
+    settings: RunSettings,
+    target: Target,
+    client: TargetClient,
+    seed: int,
+    started: str,
+    code: int = EXIT_OK,
+    stopped: str | None = None,
+) -> RunInfo:
+    """The provenance of a run as its reports record it, its usage counted so far."""
+    contract = settings.contract
+    return RunInfo(
         version=__version__,
         spec_path=str(contract.path),
         spec_sha256=contract.sha256,
@@ -291,8 +367,8 @@ def _report(settings: RunSettings, target: Target, client: TargetClient, seed: i
         seed=seed,
         started_at=started,
         finished_at=_now(),
-        exit_code=exit_code(results, ran.stopped, settings.strict_baseline),
-        stopped=ran.stopped,
+        exit_code=code,
+        stopped=stopped,
         requests=client.usage.requests,
         largest_completion_limit=client.usage.largest_limit,
         prompt_tokens=client.usage.prompt_tokens,
@@ -302,9 +378,6 @@ def _report(settings: RunSettings, target: Target, client: TargetClient, seed: i
         baseline=settings.baseline.path if settings.baseline else None,
         strict_baseline=settings.strict_baseline,
     )
-    write_reports(results, info, settings.report_dir)
-    _print_summary(results, info, settings.report_dir)
-    return info.exit_code
 
 
 def _not_run(
