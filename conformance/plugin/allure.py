@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import allure_commons
 import pytest
 
-from conformance.report import allure_test
+from conformance.report import RunInfo, allure_test
 
 if TYPE_CHECKING:
     from conformance.plugin.session import Session
@@ -28,6 +28,7 @@ class AllureResults:
 
     def __init__(self, session: Session) -> None:
         self.session = session
+        self._info: RunInfo | None = None
 
     @classmethod
     def install(cls, config: pytest.Config, session: Session) -> None:
@@ -48,7 +49,9 @@ class AllureResults:
         def attach(body: str, file_name: str) -> None:
             allure_commons.plugin_manager.hook.report_attached_data(body=body, file_name=file_name)
 
-        built = allure_test(ours, self.session.run.info(), attach)
+        if self._info is None:  # what a history id is made of is settled once the run is open
+            self._info = self.session.run.info()
+        built = allure_test(ours, self._info, attach)
         for name in ("historyId", "testCaseId", "fullName", "name", "status", "description", "parameters"):
             setattr(result, name, getattr(built, name))
         trace = result.statusDetails.trace if result.statusDetails and ours.id.startswith("custom.") else None

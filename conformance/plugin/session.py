@@ -30,6 +30,7 @@ from typing import Any
 import click
 import pytest
 
+from conformance import plugin
 from conformance.checks import Check, body, selected
 from conformance.cli import settings_from_args
 from conformance.plugin.custom import CUSTOM, Sender, custom_id, custom_result
@@ -40,6 +41,7 @@ __all__ = ["ConformanceWarning", "ResultItem", "Session", "Suite"]
 
 SENDER = pytest.StashKey[Sender]()
 PHASES = pytest.StashKey[list[tuple[pytest.TestReport, Any]]]()
+AREAS = set(plugin.AREAS)  # the areas whose markers are registered
 ALLURE_ID = "conformance.id"  # a label naming the result of an Allure test (replaced when it is reported)
 
 
@@ -126,7 +128,11 @@ class Session:
     def _item(self, rid: str, level: str) -> ResultItem:
         assert self.suite is not None
         item = ResultItem.from_parent(self.suite, name=rid, owner=self)
-        item.add_marker(rid.split(".")[0])
+        area = rid.split(".")[0]
+        if area not in AREAS:  # an area added since: registered, so that --strict-markers accepts it
+            self.config.addinivalue_line("markers", f"{area}: conformance results of the {area} area")
+            AREAS.add(area)
+        item.add_marker(area)
         item.add_marker(level.lower())
         return item
 
