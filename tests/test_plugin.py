@@ -273,3 +273,63 @@ def test_alluredir_gives_the_results_conformance_run_writes(tmp_path: Path, run_
         ), entry["name"]
         assert [a[0] for a in entry["attachments"]] == [a[0] for a in own[history]["attachments"]], entry["name"]
     assert data["results"]
+
+
+PROVIDER_CHECKS = """
+import pytest
+
+
+@pytest.fixture
+def broken():
+    raise RuntimeError("the fixture broke")
+
+
+def test_passes(conformance_send, conformance_body, conformance_judge):
+    \"\"\"A plain request is served.\"\"\"
+    conformance_judge.accepted(conformance_send(conformance_body()))
+
+
+def test_fails(conformance_send, conformance_body):
+    \"\"\"The answer says hello.\"\"\"
+    exchange = conformance_send(conformance_body())
+    assert "hello" in exchange.text, "no hello in the answer"
+
+
+def test_skips(conformance_send):
+    pytest.skip("not for this model")
+
+
+def test_setup_breaks(conformance_send, broken):
+    pass
+
+
+@pytest.mark.xfail(reason="known to fail")
+def test_known(conformance_send, conformance_body):
+    assert conformance_send(conformance_body(), authorization=None).status == 200
+"""
+
+
+@pytest.mark.slow
+def test_a_provider_checks_outcome_is_its_result(tmp_path: Path) -> None:
+    (tmp_path / "test_provider.py").write_text(PROVIDER_CHECKS)
+    proc = pytest_run(tmp_path, "--conformance", "-m", "custom", "--junitxml=j.xml")
+    assert proc.returncode == 1, proc.stdout[-3000:]
+    results = {r["id"]: r for r in summary(tmp_path / "reports")["results"]}
+    assert {rid: r["outcome"] for rid, r in results.items()} == {
+        "custom.test_passes": "passed",
+        "custom.test_fails": "failed",
+        "custom.test_skips": "skipped",
+        "custom.test_setup_breaks": "error",
+        "custom.test_known": "xfailed",
+    }
+    assert results["custom.test_fails"]["message"].startswith("no hello in the answer")
+    assert results["custom.test_fails"]["clause"] == "The answer says hello."
+    assert results["custom.test_skips"]["clause"].startswith("(the provider's check states no clause")
+    assert "RuntimeError: the fixture broke" in results["custom.test_setup_breaks"]["message"]
+    assert '"authorization' not in results["custom.test_known"]["reproduce"]  # sent without the key
+    assert junit_outcomes(tmp_path / "j.xml")["test_provider::test_setup_breaks"] == "error"
+    with reference("unavailable_after_preflight") as url:
+        proc = pytest_run(tmp_path, "--conformance", "-k", "test_passes", url=url)
+    result = summary(tmp_path / "reports")["results"][0]
+    assert (result["id"], result["outcome"]) == ("custom.test_passes", "error"), result
+    assert "HTTP 503" in result["message"]

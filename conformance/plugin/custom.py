@@ -40,13 +40,14 @@ class Sender:
     exchanges: list[Exchange] = field(default_factory=list)
     started_ms: int = field(default_factory=lambda: int(time.time() * 1000))
 
-    def __call__(self, body: Any, stream: bool = False) -> Exchange:
-        """Send `body` (with `stream: true` when `stream`); the exchange, whatever its status. The run's request
+    def __call__(self, body: Any, stream: bool = False, **options: Any) -> Exchange:
+        """Send `body` (with `stream: true` when `stream`); the exchange, whatever its status. `options` go to
+        `TargetClient.chat` (`authorization=None` sends no key, `raw=True` a string as it is). The run's request
         budget spent: the check is skipped; no answer, or a provider state: `InfrastructureError`."""
         if stream:
             body = {**body, "stream": True}
         try:
-            exchange = self.client.chat(body)
+            exchange = self.client.chat(body, **options)
         except BudgetExhausted as exc:
             pytest.skip(f"not run: {exc}")
         self.exchanges.append(exchange)
@@ -114,8 +115,12 @@ def _clause(item: pytest.Item) -> str:
 
 
 def _message(excinfo: pytest.ExceptionInfo[BaseException]) -> str:
+    """An assertion's message, a skip's reason, infrastructure trouble as it is; another exception with its type."""
     value = excinfo.value
-    text = str(getattr(value, "msg", None) or value) or type(value).__name__
+    if isinstance(value, AssertionError | InfrastructureError) or hasattr(value, "msg"):
+        text = str(getattr(value, "msg", None) or value) or type(value).__name__
+    else:
+        text = f"{type(value).__name__}: {value}"
     return text if len(text) <= 4000 else text[:4000] + "..."
 
 
