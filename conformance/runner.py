@@ -214,7 +214,10 @@ class Opened:
         """Every report of the run's results and the recorded ones; the exit code (2: nothing written, as `run`)."""
         if self.ran.usage_error:
             return EXIT_USAGE
-        ran = dataclasses.replace(self.ran, results=self.ran.results + tuple(self.extra))
+        stopped = self.ran.stopped
+        if stopped is None and self.client.budget_hit:  # the caller's checks spent what was left
+            stopped = f"incomplete: --max-requests {self.client.max_requests} reached before every check ran"
+        ran = dataclasses.replace(self.ran, results=self.ran.results + tuple(self.extra), stopped=stopped)
         return _report(self.settings, self.target, self.client, self.seed, self.started, ran, show=False)
 
 

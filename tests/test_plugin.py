@@ -222,8 +222,10 @@ def test_a_provider_check_obeys_the_request_budget(tmp_path: Path) -> None:
     shutil.copy(EXAMPLE, tmp_path)
     proc = pytest_run(tmp_path, "--conformance", "-m", "custom", "--conformance-max-requests", "2", "-rs")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    outcomes = {r["id"]: r["outcome"] for r in summary(tmp_path / "reports")["results"]}
+    data = summary(tmp_path / "reports")
+    outcomes = {r["id"]: r["outcome"] for r in data["results"]}
     assert sorted(outcomes.values()) == ["passed", "skipped"], outcomes  # the preflight, one check, then the cap
+    assert data["stopped"].startswith("incomplete: --max-requests 2") and data["exit_code"] == 3
     assert "--max-requests 2 reached" in proc.stdout
 
 
