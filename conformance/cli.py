@@ -7,6 +7,7 @@ Click resolves the first, second and last; the config file enters as click's `de
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import os
@@ -14,6 +15,7 @@ import re
 import sys
 import tempfile
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +26,9 @@ from conformance import __version__
 from conformance.baseline import Baseline, BaselineError, baseline_from_summary
 from conformance.config import ConfigError, Target, config_schema, load_config
 from conformance.contract import PROFILES, Contract, ContractError, load_contract
-from conformance.report import ReportDirInUse, lock_report_dir
+from conformance.report import ReportDirInUse, RunInfo, lock_report_dir, write_not_run
 from conformance.runner import EXIT_ERRORS, EXIT_FAILED, EXIT_OK, EXIT_USAGE, RunSettings, run
-from conformance.transport import Redactor, checked_key, visible
+from conformance.transport import Redactor, checked_key, strip_credentials, visible
 
 __all__ = ["main"]
 
@@ -132,6 +134,40 @@ def run_command(ctx: click.Context, /, **options: Any) -> None:
     _check_text(ctx, options)
     if options["all_targets"] or options["target"]:
         sys.exit(_run_targets(ctx, options, targets))
+    settings = _settings(options, targets)
+    with _report_dir_held(options["report_dir"]):
+        code = run(settings)
+    sys.exit(code)
+
+
+def settings_from_args(args: list[str]) -> RunSettings:
+    """The settings `conformance run ARGS` would run one target with (the pytest plugin's options, unprefixed),
+    after the same precedence and checks; a `click.UsageError` where the command would refuse. The API key comes
+    from the environment only (its variable, or the target's `api_key_env`)."""
+    with run_command.make_context("conformance run", list(args)) as ctx:
+        options = ctx.params
+        options["api_key"] = _checked_key(options["api_key"], "--api-key (or CONFORMANCE_API_KEY)")
+        _check_text(ctx, options)
+        if options["all_targets"]:
+            raise click.UsageError("--all-targets runs several targets: one pytest session runs one (--target NAME)")
+        targets: list[Target] = ctx.meta.get("targets", [])
+        if not options["target"]:
+            settings = _settings(options, targets)
+            _check_report_dir(options["report_dir"])
+            return settings
+        (_, planned), *_ = _planned_targets(ctx, options, targets)
+        if isinstance(planned, str):
+            raise click.UsageError(planned)
+        _check_report_dir(planned.report_dir)
+        return planned
+
+
+def _settings(options: dict[str, Any], targets: list[Target]) -> RunSettings:
+    """The settings of a run of one target given by its options, checked; a config with targets needs one
+    chosen (a nightly that silently ran the bundled reference would be green forever)."""
+    if targets:
+        names = ", ".join(t.name for t in targets)
+        raise click.UsageError(f"the config has targets ({names}): choose one with --target NAME, or --all-targets")
     if options["base_url"] is None and os.environ.get("CONFORMANCE_BASE_URL") == "":
         options["base_url"] = ""  # click reads an empty variable as unset: an unset CI secret must not pass
     if options["base_url"] is not None:
@@ -140,7 +176,7 @@ def run_command(ctx: click.Context, /, **options: Any) -> None:
         raise click.UsageError("--model is required with --base-url (or set CONFORMANCE_MODEL)")
     contract = _checked_contract(options["spec"], options["profile"])
     _check_selection(contract, list(options["only"]), list(options["skip"]))
-    settings = RunSettings(
+    return RunSettings(
         contract=contract,
         base_url=options["base_url"],
         api_key=options["api_key"],
@@ -151,9 +187,6 @@ def run_command(ctx: click.Context, /, **options: Any) -> None:
         baseline=_baseline(options["baseline"]),
         **_shared(options),
     )
-    with _report_dir_held(options["report_dir"]):
-        code = run(settings)
-    sys.exit(code)
 
 
 def _check_text(ctx: click.Context, options: dict[str, Any]) -> None:
@@ -229,8 +262,61 @@ def _given_outside_the_config(ctx: click.Context, name: str) -> bool:
 
 
 def _run_targets(ctx: click.Context, options: dict[str, Any], targets: list[Target]) -> int:
-    """--target NAME runs one target of the config; --all-targets each in turn into REPORT_DIR/NAME/. Exit: 1 if
-    any target failed, else 3 if any ended in errors (or could not run), else 0."""
+    """--target NAME runs one target of the config; --all-targets each in turn into REPORT_DIR/NAME/, a target that
+    cannot run writing a NOT RUN summary there. Exit: 1 if any target failed, else 3 if any ended in errors or did
+    not run, else 0."""
+    planned = _planned_targets(ctx, options, targets)
+    codes = []
+    with _report_dir_held(*dict.fromkeys(_report_dir_of(options, t) for t, _ in planned)):
+        for target, settings in planned:
+            if isinstance(settings, str):
+                write_not_run(_not_run_info(options, target, settings), _report_dir_of(options, target))
+                codes.append(EXIT_ERRORS)
+            else:
+                codes.append(run(settings))
+    if EXIT_FAILED in codes:
+        code, why = EXIT_FAILED, "a target failed"
+    elif any(code in (EXIT_ERRORS, EXIT_USAGE) for code in codes):
+        code, why = EXIT_ERRORS, "a target ended in errors or did not run"
+    else:
+        code, why = EXIT_OK, "every target conforms"
+    if len(planned) > 1:
+        shown = ", ".join(f"{t.name} {c}" for (t, _), c in zip(planned, codes, strict=True))
+        click.echo(visible(f"targets: {shown}; exit {code}: {why}"))
+    return code
+
+
+def _report_dir_of(options: dict[str, Any], target: Target) -> Path:
+    report_dir: Path = options["report_dir"]
+    return report_dir / target.name if options["all_targets"] else report_dir
+
+
+def _not_run_info(options: dict[str, Any], target: Target, reason: str) -> RunInfo:
+    contract = _checked_contract(options["spec"], target.profile or options["profile"])
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    return RunInfo(
+        version=__version__,
+        spec_path=str(contract.path),
+        spec_sha256=contract.sha256,
+        spec_file_sha256=hashlib.sha256(contract.path.read_bytes()).hexdigest(),
+        base_url=strip_credentials(target.base_url),
+        model=target.model,
+        profile=contract.profile,
+        seed=options["seed"] if options["seed"] is not None else 0,
+        started_at=now,
+        finished_at=now,
+        exit_code=EXIT_ERRORS,
+        stopped=f"not run: {reason}",
+        target_name=target.name,
+        status="NOT RUN",
+    )
+
+
+def _planned_targets(
+    ctx: click.Context, options: dict[str, Any], targets: list[Target]
+) -> list[tuple[Target, RunSettings | str]]:
+    """Every chosen target checked before anything is sent: its settings, or why it cannot run (its key variable
+    is unset: a configuration error of that target). A usage error stops everything."""
     if options["all_targets"] and options["target"]:
         raise click.UsageError("--target and --all-targets exclude each other")
     if not targets:
@@ -255,45 +341,44 @@ def _run_targets(ctx: click.Context, options: dict[str, Any], targets: list[Targ
         return contracts[profile]
 
     _check_selection(contract_of(options["profile"]), list(options["only"]), list(options["skip"]))
-    planned: list[RunSettings | None] = []  # every target checked before anything is sent; None: its key is unset
+    planned: list[tuple[Target, RunSettings | str]] = []
     for target in chosen:
-        report_dir = options["report_dir"] / target.name if options["all_targets"] else options["report_dir"]
         where = f"target {target.name}"
         key = os.environ.get(target.api_key_env) if target.api_key_env else options["api_key"]
         if target.api_key_env:
             key = _checked_key(key, f"{where}'s key variable")
         base_url = _checked_base_url(target.base_url, f"{where}: base_url")
+        baseline = _baseline(target.baseline or options["baseline"])
+        contract = contract_of(target.profile or options["profile"])
         if target.api_key_env and not key:
             shown = target.api_key_env if _ENV_NAME.fullmatch(target.api_key_env) else "(the variable it names)"
-            click.echo(f"conformance: {where}: its key variable {shown} is not set; not run", err=True)
-            planned.append(None)
+            reason = f"configuration error: its key variable {shown} is not set"
+            click.echo(visible(f"conformance: {where}: {reason}; not run"), err=True)
+            planned.append((target, reason))
             continue
-        baseline_path = target.baseline or options["baseline"]
         planned.append(
-            RunSettings(
-                contract=contract_of(target.profile or options["profile"]),
-                base_url=base_url,
-                api_key=key,
-                model=target.model,
-                report_dir=report_dir,
-                max_requests=target.max_requests or options["max_requests"],
-                capabilities=sorted(set(options["capabilities"]) | set(target.capabilities)),
-                target_name=target.name,
-                chat_path=target.chat_path,
-                query=target.query,
-                auth_header=target.auth_header,
-                auth_prefix=target.auth_prefix,
-                baseline=_baseline(baseline_path),
-                **_shared(options),
+            (
+                target,
+                RunSettings(
+                    contract=contract,
+                    base_url=base_url,
+                    api_key=key,
+                    model=target.model,
+                    report_dir=_report_dir_of(options, target),
+                    max_requests=target.max_requests or options["max_requests"],
+                    capabilities=sorted(set(options["capabilities"]) | set(target.capabilities)),
+                    target_name=target.name,
+                    chat_path=target.chat_path,
+                    query=target.query,
+                    auth_header=target.auth_header,
+                    auth_prefix=target.auth_prefix,
+                    key_variable=target.api_key_env or "CONFORMANCE_API_KEY",
+                    baseline=baseline,
+                    **_shared(options),
+                ),
             )
         )
-    codes = []
-    with _report_dir_held(*dict.fromkeys(s.report_dir for s in planned if s is not None)):
-        for settings in planned:
-            codes.append(EXIT_ERRORS if settings is None else run(settings))
-    if EXIT_FAILED in codes:
-        return EXIT_FAILED
-    return EXIT_ERRORS if any(code in (EXIT_ERRORS, EXIT_USAGE) for code in codes) else EXIT_OK
+    return planned
 
 
 def _checked_base_url(value: str, what: str = "--base-url") -> str:

@@ -35,7 +35,9 @@ __all__ = [
 ]
 
 Level = Literal["MUST", "SHOULD"]
-KEY_PLACEHOLDER = "$CONFORMANCE_API_KEY"  # what the API key is replaced with in every record
+KEY_PLACEHOLDER = "$CONFORMANCE_API_KEY"  # what the API key is replaced with (unless the target names its variable)
+# a header holding the key's variable (our own headers only): double-quoted in a curl line, so the shell expands it
+_VARIABLE = re.compile(r"^[\w-]+: [\w ]*\$[A-Za-z_][A-Za-z0-9_]*$")
 RETRY_STATUSES = frozenset({429, 502, 503, 504})  # retried by the transport; after retries, infrastructure trouble
 MAX_JSON_DEPTH = 64  # deeper JSON from a target is not read (a chat completion is about 8 deep)
 MAX_INT_DIGITS = 4300  # longer integers are not read (Python's own limit on converting them to text)
@@ -203,7 +205,7 @@ class Exchange:
                 continue
             header = f"{name}: {value}"
             # double quotes so that the shell expands $CONFORMANCE_API_KEY
-            parts += ["-H", f'"{header}"' if KEY_PLACEHOLDER in header else shlex.quote(header)]
+            parts += ["-H", f'"{header}"' if _VARIABLE.search(header) else shlex.quote(header)]
         if self.request_body is not None:
             # JSON escapes every control character and (ASCII-only) every byte a shell line could not carry
             body = self.request_body if self.raw_request else json.dumps(self.request_body)

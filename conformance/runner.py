@@ -8,7 +8,7 @@ import hashlib
 import random
 import secrets
 import sys
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,7 +35,7 @@ from conformance.records import Exchange, Outcome, Result
 from conformance.report import RunInfo, by_cause, totals, write_reports
 from conformance.transport import TargetClient, strip_credentials, visible
 
-__all__ = ["EXIT_ERRORS", "EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "RunSettings", "run"]
+__all__ = ["EXIT_ERRORS", "EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "Opened", "RunSettings", "opened", "run"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ERRORS = 0, 1, 2, 3
 
@@ -62,6 +62,7 @@ class RunSettings:
     query: dict[str, str] = field(default_factory=dict)
     auth_header: str = "Authorization"
     auth_prefix: str = "Bearer "
+    key_variable: str = "CONFORMANCE_API_KEY"  # the environment variable reproduction lines name for the key
     baseline: Baseline | None = None  # known failures: failed -> xfailed, stale entries -> xpassed
     strict_baseline: bool = False  # a stale baseline entry fails the run
     progress: bool = True
@@ -116,6 +117,7 @@ class Ran:
     results: tuple[Result, ...] = ()
     stopped: str | None = None
     usage_error: bool = False
+    facts: Facts | None = None  # what the checks knew (the completion limit settled by the preflight), if it got so far
 
 
 def unknown_model(model: str, preflight: Exchange, client: TargetClient) -> str | None:
@@ -177,6 +179,64 @@ def run(settings: RunSettings) -> int:
         return _report(settings, target, client, seed, started, ran)
 
 
+@dataclass
+class Opened:
+    """A run held open between its steps, for a caller that runs checks of its own beside the planned ones (the
+    pytest plugin): from `opened` until it returns, the target is up and the client open. `send` runs the
+    preflight and the chosen planned checks, `record` takes a result of the caller's own (redacted on the way in,
+    like the driver's), and `report` writes every report of both. `run` is the same steps in one call."""
+
+    settings: RunSettings
+    target: Target
+    client: TargetClient
+    seed: int
+    started: str
+    planned: list[Check]
+    ran: Ran = Ran()
+    extra: list[Result] = field(default_factory=list)
+
+    def send(self, chosen: Collection[str] | None = None) -> Ran:
+        """Setup, the preflight, then the planned checks whose ids are `chosen` (all when None)."""
+        checks = [c for c in self.planned if chosen is None or c.id in chosen]
+        self.ran = _send(self.settings, self.target, self.client, self.seed, checks)
+        return self.ran
+
+    def record(self, result: Result) -> Result:
+        """A result of the caller's own, as it leaves the process (redacted); it is reported after the run's."""
+        result = self.client.redactor.result(result)
+        self.extra.append(result)
+        return result
+
+    def info(self) -> RunInfo:
+        """The run's provenance so far (what a report written now would record)."""
+        return run_info(self.settings, self.target, self.client, self.seed, self.started)
+
+    def report(self) -> int:
+        """Every report of the run's results and the recorded ones; the exit code (2: nothing written, as `run`)."""
+        if self.ran.usage_error:
+            return EXIT_USAGE
+        stopped = self.ran.stopped
+        if stopped is None and self.client.budget_hit:  # the caller's checks spent what was left
+            stopped = f"incomplete: --max-requests {self.client.max_requests} reached before every check ran"
+        ran = dataclasses.replace(self.ran, results=self.ran.results + tuple(self.extra), stopped=stopped)
+        return _report(self.settings, self.target, self.client, self.seed, self.started, ran, show=False)
+
+
+@contextlib.contextmanager
+def opened(settings: RunSettings) -> Iterator[Opened]:
+    """A run of `settings` held open (see `Opened`); its target (a bundled reference server started for it, when
+    no base URL is given) and its client live until the block ends. Signals are the caller's to handle."""
+    seed = settings.seed if settings.seed is not None else random.randrange(2**31)
+    started = _now()
+    planned = plan(settings.contract)
+    with _target(settings) as target:
+        client = _client(settings, target)
+        try:
+            yield Opened(settings, target, client, seed, started, planned)
+        finally:
+            client.close()
+
+
 def _client(settings: RunSettings, target: Target) -> TargetClient:
     return TargetClient(
         target.base_url,
@@ -189,6 +249,7 @@ def _client(settings: RunSettings, target: Target) -> TargetClient:
         auth_header=settings.auth_header,
         auth_prefix=settings.auth_prefix,
         transport=settings.transport,
+        key_variable=settings.key_variable,
     )
 
 
@@ -221,7 +282,7 @@ def _send(settings: RunSettings, target: Target, client: TargetClient, seed: int
     # nothing planned vanishes: a check that ended without a record is an error
     done = tuple(driver.results)
     missing = _not_run(planned, settings, {r.id for r in done}, "it ended without a record", Outcome.ERROR)
-    return Ran(done + tuple(missing), stopped)
+    return Ran(done + tuple(missing), stopped, facts=driver.facts)
 
 
 def _facts(settings: RunSettings, target: Target, seed: int) -> Facts:
@@ -262,6 +323,7 @@ def _driver(
         skip=settings.skip,
         progress=settings.progress,
         max_examples=settings.max_examples,
+        known=settings.baseline.entry_for if settings.baseline is not None else None,
     )
     if preflight.status != 200:
         driver.skip_all = f"the minimal request was answered HTTP {preflight.status}, not 200"
@@ -274,13 +336,33 @@ def _driver(
     return driver
 
 
-def _report(settings: RunSettings, target: Target, client: TargetClient, seed: int, started: str, ran: Ran) -> int:
-    """The baseline applied, every report written, the summary printed; the exit code."""
-    contract = settings.contract
+def _report(
+    settings: RunSettings, target: Target, client: TargetClient, seed: int, started: str, ran: Ran, show: bool = True
+) -> int:
+    """The baseline applied, every report written, the summary printed (unless `show` is False); the exit code."""
     results = list(ran.results)
     if settings.baseline is not None:
         results = settings.baseline.apply(results, stopped=ran.stopped)
-    info = RunInfo(
+    code = exit_code(results, ran.stopped, settings.strict_baseline)
+    info = run_info(settings, target, client, seed, started, code, ran.stopped)
+    write_reports(results, info, settings.report_dir)
+    if show:
+        _print_summary(results, info, settings.report_dir)
+    return info.exit_code
+
+
+def run_info(
+    settings: RunSettings,
+    target: Target,
+    client: TargetClient,
+    seed: int,
+    started: str,
+    code: int = EXIT_OK,
+    stopped: str | None = None,
+) -> RunInfo:
+    """The provenance of a run as its reports record it, its usage counted so far."""
+    contract = settings.contract
+    return RunInfo(
         version=__version__,
         spec_path=str(contract.path),
         spec_sha256=contract.sha256,
@@ -291,8 +373,8 @@ def _report(settings: RunSettings, target: Target, client: TargetClient, seed: i
         seed=seed,
         started_at=started,
         finished_at=_now(),
-        exit_code=exit_code(results, ran.stopped, settings.strict_baseline),
-        stopped=ran.stopped,
+        exit_code=code,
+        stopped=stopped,
         requests=client.usage.requests,
         largest_completion_limit=client.usage.largest_limit,
         prompt_tokens=client.usage.prompt_tokens,
@@ -302,9 +384,6 @@ def _report(settings: RunSettings, target: Target, client: TargetClient, seed: i
         baseline=settings.baseline.path if settings.baseline else None,
         strict_baseline=settings.strict_baseline,
     )
-    write_reports(results, info, settings.report_dir)
-    _print_summary(results, info, settings.report_dir)
-    return info.exit_code
 
 
 def _not_run(
@@ -330,22 +409,38 @@ def exit_code(results: list[Result], stopped: str | None, strict_baseline: bool 
     return EXIT_OK
 
 
+def exit_reason(results: list[Result], info: RunInfo) -> str:
+    """Why the run exits with its code, in a few words (the console's last line)."""
+    t = totals(results, info)
+    if info.exit_code == EXIT_FAILED:
+        stale = t["xpassed"] if info.strict_baseline else 0
+        parts = [f"{t['failed']} failed"] if t["failed"] else []
+        parts += [f"{stale} stale baseline entries (--strict-baseline)"] if stale else []
+        return ", ".join(parts) or "failed"
+    if info.exit_code == EXIT_ERRORS:
+        return info.stopped or f"{t['errors']} errors kept verdicts from being reached"
+    known = f" ({t['xfailed']} known failures)" if t["xfailed"] else ""
+    return f"conforms{known}"
+
+
 def _print_summary(results: list[Result], info: RunInfo, report_dir: Path) -> None:
     t = totals(results, info)
     _show("")
+    known = f", {t['xfailed']} xfailed, {t['xpassed']} xpassed" if info.baseline else ""
     _show(
         f"{t['passed']} passed, {t['failed']} failed, {t['warned']} warned, {t['unsupported']} unsupported, "
-        f"{t['skipped']} skipped, {t['errors']} errors; {t['requests']} requests, "
+        f"{t['skipped']} skipped, {t['errors']} errors{known}; {t['requests']} requests, "
         f"{t['prompt_tokens']} + {t['completion_tokens']} tokens"
     )
     for cause, members in by_cause(results):  # causes first: one line for many results of one kind of break
         ids = ", ".join(r.id for r in members[:6]) + (f", ... {len(members) - 6} more" if len(members) > 6 else "")
         _show(f"  cause: {cause}: {len(members)} ({ids})")
-    shown = [r for r in results if r.outcome in (Outcome.FAILED, Outcome.ERROR)]
+    shown = [r for r in results if r.outcome in (Outcome.FAILED, Outcome.ERROR, Outcome.XPASSED)]
     for r in shown[:15]:
-        _show(f"  {r.outcome.value:<6} {r.id}: {r.message.splitlines()[0][:160]}")
+        _show(f"  {r.outcome.value:<7} {r.id}: {r.message.splitlines()[0][:160]}")
     if len(shown) > 15:
         _show(f"  ... and {len(shown) - 15} more in {report_dir / 'summary.md'}")
     if info.stopped:
         _show(f"stopped: {info.stopped}")
-    _show(f"reports: {report_dir}/ (summary.json, summary.md, junit.xml, allure-results/); exit {info.exit_code}")
+    _show(f"reports: {report_dir}/ (summary.json, summary.md, junit.xml, allure-results/)")
+    _show(f"exit {info.exit_code}: {exit_reason(results, info)}")

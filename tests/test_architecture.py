@@ -21,6 +21,7 @@ ALLOWED = {
     "runner": {"records", "contract", "transport", "checks", "driver", "report", "reference", "baseline", "interrupts"},
     "cli": {"runner", "contract", "reference", "checks", "config", "baseline", "report", "driver", "transport"},
     "entry": {"interrupts", "cli"},
+    "plugin": {"cli", "runner", "checks", "contract", "records", "report", "transport"},
     "__main__": {"entry"},
     "__init__": set(),
 }

@@ -33,6 +33,7 @@ __all__ = [
     "Verdict",
     "clean_4xx",
     "evaluate",
+    "exchange_attachments",
     "infrastructure_problem",
     "is_server_error",
     "provider_state",
@@ -391,11 +392,6 @@ def make_result(
         outcome = Outcome.WARNED
     if outcome is Outcome.WARNED:
         effective = "SHOULD"
-    attachments = []
-    for i, exchange in enumerate(exchanges):
-        suffix = f" {i + 1}" if len(exchanges) > 1 else ""
-        attachments.append(Attachment(f"request{suffix}", show(exchange.request_body)))
-        attachments.append(Attachment(f"response{suffix}", exchange.describe(limit=20000), "text/plain"))
     if outcome is not Outcome.PASSED:
         message = f"{message} | clause: {clause.citation}"
     if evidence:
@@ -409,6 +405,16 @@ def make_result(
         outcome=outcome,
         message=message,
         reproduce=exchanges[-1].curl() if exchanges else None,
-        attachments=tuple(attachments),
+        attachments=exchange_attachments(exchanges),
         cause=cause_of(rid, outcome, exchanges, cause),
     )
+
+
+def exchange_attachments(exchanges: tuple[Exchange, ...]) -> tuple[Attachment, ...]:
+    """The evidence of a result: each exchange's request and response (numbered when there are several)."""
+    attachments = []
+    for i, exchange in enumerate(exchanges):
+        suffix = f" {i + 1}" if len(exchanges) > 1 else ""
+        attachments.append(Attachment(f"request{suffix}", show(exchange.request_body)))
+        attachments.append(Attachment(f"response{suffix}", exchange.describe(limit=20000), "text/plain"))
+    return tuple(attachments)

@@ -14,7 +14,7 @@ import tempfile
 import uuid
 import xml.etree.ElementTree as ET
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -30,10 +30,15 @@ __all__ = [
     "SUMMARY_SCHEMA",
     "ReportDirInUse",
     "RunInfo",
+    "allure_environment",
+    "allure_history_id",
+    "allure_test",
     "by_cause",
     "lock_report_dir",
+    "run_status",
     "summary_schema",
     "totals",
+    "write_not_run",
     "write_reports",
 ]
 
@@ -90,6 +95,7 @@ class RunInfo:
     target_name: str = ""  # the targets file's name for the target, if run from one
     baseline: str | None = None  # the baseline file applied, if any
     strict_baseline: bool = False
+    status: str | None = None  # "NOT RUN" for a target that could not run; else derived (ran, INCOMPLETE)
 
 
 def totals(results: list[Result], info: RunInfo) -> dict[str, Any]:
@@ -117,10 +123,24 @@ def summary(results: list[Result], info: RunInfo) -> dict[str, Any]:
         "started_at": info.started_at,
         "finished_at": info.finished_at,
         "exit_code": info.exit_code,
+        "status": run_status(info),
         "stopped": info.stopped,
         "totals": totals(results, info),
         "results": [r.to_summary() for r in results],
     }
+
+
+def run_status(info: RunInfo) -> str:
+    """`NOT RUN` (the target could not run), `INCOMPLETE` (stopped early, or errors kept verdicts from being
+    reached), or `ran`."""
+    if info.status:
+        return info.status
+    return "INCOMPLETE" if info.stopped or info.exit_code == 3 else "ran"
+
+
+def write_not_run(info: RunInfo, report_dir: Path) -> dict[str, Any]:
+    """The reports of a target that could not run (`info.status` NOT RUN, the reason in `info.stopped`)."""
+    return write_reports([], info, report_dir)
 
 
 def _md_cell(text: str | None, limit: int = 300) -> str:
@@ -261,6 +281,11 @@ def junit(results: list[Result], info: RunInfo) -> bytes:
             ET.SubElement(case, "skipped", message=f"{r.outcome.value}: {r.message[:500]}")
         elif r.outcome is Outcome.WARNED:
             ET.SubElement(case, "system-out").text = f"warned: {r.message}"
+    if info.stopped:  # a run cut short says why, also to a CI that reads only junit.xml
+        case = ET.SubElement(suite, "testcase", classname="conformance.run", name="stopped", time="0")
+        ET.SubElement(case, "error", message=info.stopped[:500], type="incomplete").text = info.stopped
+        suite.set("tests", str(len(results) + 1))
+        suite.set("errors", str(t["errors"] + 1))
     ET.indent(suite)
     document: bytes = ET.tostring(suite, encoding="utf-8", xml_declaration=True)
     return document
@@ -269,56 +294,78 @@ def junit(results: list[Result], info: RunInfo) -> bytes:
 def allure(results: list[Result], info: RunInfo, directory: Path) -> None:
     logger = AllureFileLogger(str(directory), clean=True)
     for r in results:
-        group, _, _name = r.id.rpartition(".")
-        # one history per profile, target and model: several targets share one report without reading as retries
-        key = hashlib.md5(
-            f"{info.profile}:{info.target_name or info.base_url}:{info.model}:{r.id}".encode()
-        ).hexdigest()
-        target = info.target_name or info.base_url
-        labels = [
-            Label("suite", f"{target} ({info.model}, {info.profile})"),
-            Label("host", target),
-            Label("category", category(r)),
-            Label("parentSuite", r.id.split(".")[0]),
-            Label("subSuite", group),
-            Label("severity", "critical" if r.level == "MUST" else "normal"),
-            Label("tag", r.level),
-            Label("tag", r.outcome.value),
-        ]
-        if r.outcome is Outcome.WARNED:
-            labels.append(Label("tag", "warning"))
-        if r.outcome is Outcome.XFAILED:
-            labels.append(Label("tag", "known"))
-        if r.outcome is Outcome.XPASSED:
-            labels.append(Label("tag", "stale"))
-        attachments = []
-        for a in r.attachments:
-            source = ATTACHMENT_PATTERN.format(
-                prefix=uuid.uuid4(), ext="json" if a.mime == "application/json" else "txt"
-            )
-            logger.report_attached_data(body=a.content, file_name=source)
-            attachments.append(AllureAttachment(name=a.name, source=source, type=a.mime))
-        if r.reproduce:
-            source = ATTACHMENT_PATTERN.format(prefix=uuid.uuid4(), ext="sh")
-            logger.report_attached_data(body=r.reproduce, file_name=source)
-            attachments.append(AllureAttachment(name="reproduce (curl)", source=source, type="text/plain"))
-        test = TestResult(
-            uuid=str(uuid.uuid4()),
-            historyId=key,
-            testCaseId=key,
-            fullName=r.id,
-            name=r.id,
-            status=ALLURE_STATUS[r.outcome],
-            statusDetails=StatusDetails(message=_status_message(r), trace=r.reproduce),
-            description=f"Clause `{r.clause}`: {r.citation}\n\nField: `{r.field}`. Level: {r.level}.",
-            labels=labels,
-            parameters=[Parameter(name="field", value=str(r.field)), Parameter(name="clause", value=r.clause)],
-            attachments=attachments,
-            stage="finished",
-            start=r.start_ms or None,
-            stop=r.stop_ms or None,
-        )
-        logger.report_result(test)
+        logger.report_result(allure_test(r, info, lambda body, name: logger.report_attached_data(body, name)))
+    allure_environment(info, directory)
+    allurerc = {  # Allure 3 reads its categories from its config: `allure generate ... --config allurerc.json`
+        "name": "conformance",
+        "categories": {"rules": allure_categories()},
+        "historyPath": "./allure-history.jsonl",
+    }
+    (directory.parent / "allurerc.json").write_text(json.dumps(allurerc, indent=2))
+
+
+def allure_history_id(result: Result, info: RunInfo) -> str:
+    """One history per profile, target and model: several targets share one report without reading as retries."""
+    return hashlib.md5(
+        f"{info.profile}:{info.target_name or info.base_url}:{info.model}:{result.id}".encode()
+    ).hexdigest()
+
+
+def allure_labels(r: Result, info: RunInfo) -> list[Label]:
+    group, _, _name = r.id.rpartition(".")
+    target = info.target_name or info.base_url
+    labels = [
+        Label("suite", f"{target} ({info.model}, {info.profile})"),
+        Label("host", target),
+        Label("category", category(r)),
+        Label("parentSuite", r.id.split(".")[0]),
+        Label("subSuite", group),
+        Label("severity", "critical" if r.level == "MUST" else "normal"),
+        Label("tag", r.level),
+        Label("tag", r.outcome.value),
+    ]
+    if r.outcome is Outcome.WARNED:
+        labels.append(Label("tag", "warning"))
+    if r.outcome is Outcome.XFAILED:
+        labels.append(Label("tag", "known"))
+    if r.outcome is Outcome.XPASSED:
+        labels.append(Label("tag", "stale"))
+    return labels
+
+
+def allure_test(r: Result, info: RunInfo, attach: Callable[[str, str], None]) -> TestResult:
+    """The Allure result of `r`: history id, labels, status and its category's message, attachments (each written
+    with `attach(body, file_name)`). `conformance run` and the pytest plugin (through allure-pytest) both use it."""
+    attachments = []
+    for a in r.attachments:
+        source = ATTACHMENT_PATTERN.format(prefix=uuid.uuid4(), ext="json" if a.mime == "application/json" else "txt")
+        attach(a.content, source)
+        attachments.append(AllureAttachment(name=a.name, source=source, type=a.mime))
+    if r.reproduce:
+        source = ATTACHMENT_PATTERN.format(prefix=uuid.uuid4(), ext="sh")
+        attach(r.reproduce, source)
+        attachments.append(AllureAttachment(name="reproduce (curl)", source=source, type="text/plain"))
+    key = allure_history_id(r, info)
+    return TestResult(
+        uuid=str(uuid.uuid4()),
+        historyId=key,
+        testCaseId=key,
+        fullName=r.id,
+        name=r.id,
+        status=ALLURE_STATUS[r.outcome],
+        statusDetails=StatusDetails(message=_status_message(r), trace=r.reproduce),
+        description=f"Clause `{r.clause}`: {r.citation}\n\nField: `{r.field}`. Level: {r.level}.",
+        labels=allure_labels(r, info),
+        parameters=[Parameter(name="field", value=str(r.field)), Parameter(name="clause", value=r.clause)],
+        attachments=attachments,
+        stage="finished",
+        start=r.start_ms or None,
+        stop=r.stop_ms or None,
+    )
+
+
+def allure_environment(info: RunInfo, directory: Path) -> None:
+    """What Allure 2 reads beside the results: environment.properties, categories.json, executor.json."""
     environment = {
         "conformance.version": info.version,
         "spec.sha256": info.spec_sha256,
@@ -327,17 +374,11 @@ def allure(results: list[Result], info: RunInfo, directory: Path) -> None:
         "target.profile": info.profile,
         "seed": str(info.seed),
     }
+    directory.mkdir(parents=True, exist_ok=True)
     (directory / "environment.properties").write_text(
         "".join(f"{k}={_property(v)}\n" for k, v in environment.items()), encoding="utf-8"
     )
-    categories = allure_categories()
-    (directory / "categories.json").write_text(json.dumps(categories, indent=2))  # read by Allure 2
-    allurerc = {  # Allure 3 reads its categories from its config: `allure generate ... --config allurerc.json`
-        "name": "conformance",
-        "categories": {"rules": categories},
-        "historyPath": "./allure-history.jsonl",
-    }
-    (directory.parent / "allurerc.json").write_text(json.dumps(allurerc, indent=2))
+    (directory / "categories.json").write_text(json.dumps(allure_categories(), indent=2))  # read by Allure 2
     executor = {
         "name": "conformance",
         "type": "conformance",

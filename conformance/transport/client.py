@@ -11,6 +11,7 @@ import time
 import zlib
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 from httpx_sse import EventSource, SSEError
@@ -154,6 +155,7 @@ class TargetClient:
         auth_header: str = "authorization",
         auth_prefix: str = "Bearer ",
         transport: httpx.BaseTransport | None = None,
+        key_variable: str = "CONFORMANCE_API_KEY",
     ) -> None:
         """`timeout`: the whole-response deadline of one request (name lookup, connect, TLS, interim responses,
         headers, body or stream): every socket operation gets the time left (`deadline`). `api_key`: surrounding
@@ -161,11 +163,12 @@ class TargetClient:
         `max_response_bytes`: the largest answer read, after decompression.
         `chat_path`, `query`: where chat completions are (Azure: `/openai/deployments/NAME/chat/completions` with
         `api-version`). `auth_header`, `auth_prefix`: how the key is sent (default `Authorization: Bearer KEY`).
-        `transport`: an httpx transport to send through instead of the network (an in-process server)."""
+        `transport`: an httpx transport to send through instead of the network (an in-process server).
+        `key_variable`: the environment variable the key is in: what curl lines and redacted text name."""
         self.base_url = normalise_base_url(base_url)
         self.public_base_url = strip_credentials(self.base_url)
         self.api_key = checked_key(api_key)
-        self.redactor = Redactor(self.api_key)
+        self.redactor = Redactor(self.api_key, f"${key_variable}")
         self.max_requests = max_requests
         self.max_retry_wait = max_retry_wait
         self.timeout = timeout
@@ -277,7 +280,7 @@ class TargetClient:
         events: Any = tuple(parse_events(text)) if "data:" in text else ()
         exchange = Exchange(
             method="POST",
-            url=strip_credentials(url),
+            url=self.redactor.text(strip_credentials(url) + (f"?{urlencode(self.query)}" if self.query else "")),
             request_headers={k: self.redactor.text(v) for k, v in headers.items()},  # for curl lines
             request_body=body,  # kept as sent: redaction happens on the way out (Redactor.result)
             raw_request=raw,

@@ -59,8 +59,9 @@ def _decode(text: str) -> tuple[str, list[int]]:
 class Redactor:
     """Replaces every occurrence of the secret, in any of the forms above, in text and in results."""
 
-    def __init__(self, secret: str | None) -> None:
+    def __init__(self, secret: str | None, placeholder: str = REDACTED) -> None:
         self.secret = secret or None
+        self.placeholder = placeholder  # `$VARIABLE`: the target's own key variable, so a curl line runs as is
         self._pieces: re.Pattern[str] | None = None
         if self.secret:
             size = min(MIN_PIECE, len(self.secret))
@@ -88,7 +89,7 @@ class Redactor:
         for begin, end in spans:
             if starts:
                 begin, end = starts[begin], starts[end]
-            out += [value[last:begin], REDACTED]
+            out += [value[last:begin], self.placeholder]
             last = end
         out.append(value[last:])
         return "".join(out)
