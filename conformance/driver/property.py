@@ -14,13 +14,17 @@ state on the driver.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
+import os
 import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import hypothesis
@@ -515,6 +519,25 @@ class LayerPart:
     stop_ms: int
 
 
+@contextlib.contextmanager
+def _hypothesis_home() -> Iterator[str]:
+    """Where Hypothesis keeps its caches during the layer: the user's cache directory (`$XDG_CACHE_HOME` or
+    `~/.cache`, under `conformance/hypothesis`), so its table of the characters a codec can encode (about 3 s of
+    CPU to build) is built once per machine, not once per run; a temporary directory when that is not writable.
+    No example database is kept (`database=None`): nothing there changes what a run sends."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "conformance" / "hypothesis"
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        probe = base / f".probe-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError:
+        with tempfile.TemporaryDirectory(prefix="conformance-hypothesis-") as home:
+            yield home
+        return
+    yield str(base)
+
+
 def run_layer(
     facts: Facts,
     client: TargetClient,
@@ -527,7 +550,7 @@ def run_layer(
     each mode's results, and whether a signal interrupted the layer (the modes after it are not run)."""
     shared = _Shared(Attributor(facts, client))
     reports: list[tuple[Check, ModeReport, int, int]] = []
-    with tempfile.TemporaryDirectory(prefix="conformance-hypothesis-") as home:
+    with _hypothesis_home() as home:
         # Hypothesis keeps caches under ./.hypothesis: a run leaves nothing in the user's working directory
         hypothesis.configuration.set_hypothesis_home_dir(home)
         try:
