@@ -4,6 +4,7 @@ findings carry a reproduction. What it must catch is proven in tests/test_faults
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 from conftest import outcome_ids, run_in_process
 
 from conformance.checks import Facts
-from conformance.contract import load_contract
+from conformance.contract import REQUEST_SCHEMA, load_contract
 from conformance.driver.property import run_mode
 from conformance.reference.faults import RunArgs
 from conformance.transport import TargetClient
@@ -77,3 +78,31 @@ def test_the_progress_counter_counts_planned_results_only(tmp_path: Path, capsys
     counters = [tuple(map(int, m)) for m in re.findall(r"^\[\s*(\d+)/(\d+)\]", capsys.readouterr().out, flags=re.M)]
     assert code == 1 and len(data["results"]) > len(counters) == 2
     assert counters == [(1, 2), (2, 2)]
+
+
+def accepting_client(requests: list[dict[str, object]]) -> TargetClient:
+    """A client whose target accepts every request with a small valid completion and records what was sent."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        requests.append(json.loads(request.content))
+        message = {"role": "assistant", "content": "Hi."}
+        choice = {"index": 0, "message": message, "finish_reason": "stop", "logprobs": None}
+        usage = {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}
+        completion = {"id": "c1", "object": "chat.completion", "created": 1700000000, "model": "m"}
+        return httpx.Response(200, json={**completion, "choices": [choice], "usage": usage})
+
+    return TargetClient("http://target.invalid", "sk-x", transport=httpx.MockTransport(answer))
+
+
+def test_an_ordinary_value_accepted_does_not_take_the_blame_for_an_invalid_one() -> None:
+    """Issue 17: a control (`type: json_schema` with an ordinary schema, a documented object whole) is valid, so
+    its being accepted is a right answer and cannot show an accepted invalid value: the invalid `json_schema`
+    and the tool message without `tool_call_id` stay findings of their own fields, and no control is sent."""
+    sent: list[dict[str, object]] = []
+    report = run_mode(Facts(load_contract(), "m", 7), accepting_client(sent), "negative", 1)
+    found = {fid: finding.outcome.value for fid, finding in report.findings.items()}
+    assert found["property.negative_data_rejection.response_format.json_schema"] == "failed"
+    assert found["property.negative_data_rejection.response_format.type"] == "failed"
+    assert found["property.negative_data_rejection.messages.tool_call_id"] == "warned"  # only the capture requires it
+    valid = load_contract().validator(REQUEST_SCHEMA).is_valid
+    assert not [body for body in sent if valid(body)]  # no valid control was sent to show an accepted invalid value

@@ -114,7 +114,7 @@ class _Shared:
 
     attributor: Attributor
     seen: set[str] = field(default_factory=set)  # bodies already judged for a request-side finding
-    controls: dict[str, bool] = field(default_factory=dict)  # control bodies sent: whether each showed its finding
+    controls: dict[str, bool] = field(default_factory=dict)  # control bodies sent, by kind: whether each showed it
 
 
 # -- generation -----------------------------------------------------------------------------------------------
@@ -286,8 +286,16 @@ class _Sender:
     def _controlled(self, pending: _Pending, control: tuple[dict[str, Any], str, bool]) -> _Pending:
         """The finding blamed on `control`'s field when the control body (the whole object of an optional shape,
         or a companion with an ordinary value beside it) shows it too: the variant's own value is not the cause.
-        One request per control body."""
-        key = json.dumps(control[0], sort_keys=True)
+        One request per control body and kind of finding.
+
+        A control can show only a finding its body can be a case of, as in attribution: an accepted invalid value
+        is not shown by a valid control being accepted (a right answer; blaming `type: json_schema` for an
+        accepted `json_schema: {}` would hide that break), nor a refused valid one by an invalid control refused.
+        Such a control is not sent, and the finding stays the variant's own."""
+        valid = self.facts.contract.validator(REQUEST_SCHEMA).is_valid(control[0])
+        if (pending.kind == "accepted_invalid" and valid) or (pending.kind == "refused_valid" and not valid):
+            return pending
+        key = pending.kind + json.dumps(control[0], sort_keys=True)
         if key not in self.shared.controls:
             try:
                 answer = self.client.chat(control[0])

@@ -37,8 +37,10 @@ if [ "$server" = litellm ]; then
     "{\"model\":\"$model\",$msg,\"tools\":[{\"type\":\"function\"}],\"response_format\":{\"type\":\"xml\"}}"
   show generated "A wrongly typed seed is accepted" "{\"model\":\"$model\",$msg,\"seed\":\"seven\"}"
   show openai-values "OpenAI-only values are accepted (stop as one string)" "{\"model\":\"$model\",$msg,\"stop\":\"END\"}"
-  show captured "Values only the capture excludes are accepted (functions that are not objects)" \
-    "{\"model\":\"$model\",$msg,\"functions\":[1]}"
+  show captured "Values only the capture excludes are accepted (a tool message without tool_call_id)" \
+    "{\"model\":\"$model\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"},{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call_1\",\"type\":\"function\",\"function\":{\"name\":\"get_current_weather\",\"arguments\":\"{}\"}}]},{\"role\":\"tool\",\"content\":\"hi\"}]}"
+  show functions-string "functions as a string is accepted (the docs page types it any[] | null)" \
+    "{\"model\":\"$model\",$msg,\"functions\":\"x\"}"
   show limit "max_completion_tokens is ignored by the mock (20 completion tokens for a limit of 4)" \
     "{\"model\":\"$model\",$msg,\"max_completion_tokens\":4}"
   show limit-max-tokens "max_tokens is ignored too" "{\"model\":\"$model\",$msg,\"max_tokens\":4}"
