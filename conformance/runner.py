@@ -38,6 +38,10 @@ from conformance.transport import TargetClient, strip_credentials, visible
 __all__ = ["EXIT_ERRORS", "EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "Opened", "RunSettings", "opened", "run"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ERRORS = 0, 1, 2, 3
+# requests in flight by default: most providers allow a few per key, and a nightly of ~300 requests then takes a
+# quarter of the time; the bundled reference server runs fastest with this many (benchmarks/README.md)
+DEFAULT_CONCURRENCY = 4
+REFERENCE_CONCURRENCY = 2
 
 
 @dataclass
@@ -63,6 +67,7 @@ class RunSettings:
     auth_header: str = "Authorization"
     auth_prefix: str = "Bearer "
     key_variable: str = "CONFORMANCE_API_KEY"  # the environment variable reproduction lines name for the key
+    concurrency: int | None = None  # requests in flight at most; None: DEFAULT_CONCURRENCY (the reference: its own)
     baseline: Baseline | None = None  # known failures: failed -> xfailed, stale entries -> xpassed
     strict_baseline: bool = False  # a stale baseline entry fails the run
     progress: bool = True
@@ -271,7 +276,8 @@ def _send(settings: RunSettings, target: Target, client: TargetClient, seed: int
             if problem:
                 _say(f"conformance: preflight: {client.redactor.clean(problem)}")
                 return Ran(stopped=client.redactor.clean(problem))
-            driver = _driver(settings, _limit_facts(facts, client, preflight), client, preflight, planned)
+            facts = _limit_facts(facts, client, preflight)
+            driver = _driver(settings, facts, client, preflight, planned, _concurrency(settings, target))
             driver.run(planned)
     except KeyboardInterrupt:
         done = tuple(driver.results) if driver else ()
@@ -312,8 +318,19 @@ def _preflight(facts: Facts, client: TargetClient) -> Exchange:
     return repeat
 
 
+def _concurrency(settings: RunSettings, target: Target) -> int:
+    if settings.concurrency is not None:
+        return settings.concurrency
+    return REFERENCE_CONCURRENCY if target.is_reference else DEFAULT_CONCURRENCY
+
+
 def _driver(
-    settings: RunSettings, facts: Facts, client: TargetClient, preflight: Exchange, planned: list[Check]
+    settings: RunSettings,
+    facts: Facts,
+    client: TargetClient,
+    preflight: Exchange,
+    planned: list[Check],
+    concurrency: int = 1,
 ) -> Driver:
     driver = Driver(
         facts,
@@ -324,6 +341,7 @@ def _driver(
         progress=settings.progress,
         max_examples=settings.max_examples,
         known=settings.baseline.entry_for if settings.baseline is not None else None,
+        concurrency=concurrency,
     )
     if preflight.status != 200:
         driver.skip_all = f"the minimal request was answered HTTP {preflight.status}, not 200"

@@ -97,7 +97,7 @@ def run_in_process(
                 skip=list(args.skip),
                 capabilities=list(args.capabilities),
                 transport=transport,
-                **{"progress": False, **settings},
+                **{"progress": False, "concurrency": 8, **settings},
             )
         )
     data = summary(report_dir)

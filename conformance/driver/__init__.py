@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from conformance.checks import (
@@ -30,6 +31,7 @@ from conformance.checks import (
     make_result,
     selected,
 )
+from conformance.driver.pool import Pool
 from conformance.records import Exchange, Outcome, Result
 from conformance.transport import DEFAULT_AUTH, BudgetExhausted, TargetClient
 
@@ -62,6 +64,9 @@ class Driver:
     stop_reason: str | None = None
     results: list[Result] = field(default_factory=list)  # recorded so far, in order (append only)
     cache: dict[str, Exchange] = field(default_factory=dict)
+    concurrency: int = 1  # requests in flight at most; results and their order do not depend on it
+    _futures: dict[str, Future[Exchange]] = field(default_factory=dict)
+    _pool: Pool | None = None
     _errors_in_a_row: int = 0
     _planned: int = 0
     _done: int = 0
@@ -74,6 +79,19 @@ class Driver:
         self._planned = len(chosen)
         last_use = {key: i for i, check in enumerate(chosen) for key in _keys(check.recipes)}
         layer = [c for c in chosen if c.kind == "property"]
+        if self.concurrency > 1:
+            self._pool = Pool(self.concurrency)
+        try:
+            self._run(chosen, layer, last_use)
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown()
+                self._pool = None
+        return self.results
+
+    def _run(self, chosen: list[Check], layer: list[Check], last_use: dict[str, int]) -> None:
+        """Judge `chosen` in order (the sends ahead of it, up to `concurrency` in flight, when there is a pool)."""
+        self._send_ahead(chosen)
         for i, check in enumerate(chosen):
             if check.kind == "property":
                 if check is layer[0]:
@@ -87,7 +105,28 @@ class Driver:
             for key in _keys(check.recipes):  # judged by every check that reads it: keep an excerpt only
                 if last_use.get(key) == i and key in self.cache:
                     self.cache[key] = self.cache[key].excerpt()
-        return self.results
+
+    def _send_ahead(self, chosen: list[Check]) -> None:
+        """With a pool: every recipe the hand-written checks will send, submitted in plan order (what a recipe is
+        built after first), each with a request of the budget reserved in that order, so the same requests are
+        sent and the same ones cut by `--max-requests`, whatever the concurrency. Judging stays in plan order; an
+        answer to a check the run no longer judges (stopped after three infrastructure errors) is discarded."""
+        if self._pool is None:
+            return
+        for check in chosen:
+            if check.kind == "property" or self._skip_reason(check) is not None:
+                continue
+            for recipe in check.recipes:
+                self._submit(recipe)
+
+    def _submit(self, recipe: Recipe) -> None:
+        if recipe.key in self.cache or recipe.key in self._futures or self._pool is None:
+            return
+        for prior in recipe.after:
+            self._submit(prior)
+        if not self.client.reserve():
+            return  # beyond the budget: judged in order, it is skipped there
+        self._futures[recipe.key] = self._pool.submit(self._send_now, recipe, True)
 
     def _property_layer(self, layer: list[Check]) -> None:
         """The property layer's modes, run together; their results recorded in order. A signal during the layer
@@ -111,7 +150,9 @@ class Driver:
                 self._done += 1
                 self._record(self._plain(check, Outcome.SKIPPED, f"not run: {exc}"))
             return
-        parts, interrupted = run_layer(self.facts, self.client, sending, self.max_examples, refused, self.progress)
+        parts, interrupted = run_layer(
+            self.facts, self.client, sending, self.max_examples, refused, self.progress, self.concurrency
+        )
         for part in parts:
             self._done += 1
             duration = (part.stop_ms - part.start_ms) / 1000
@@ -154,7 +195,7 @@ class Driver:
             return f"the target ignores {field} (response.minimal.completion_limit): {field} alone would be unbounded"
         if check.long and not self.facts.limit_honoured:
             return "the target did not honour the completion limit (response.minimal.completion_limit)"
-        if self.client.remaining == 0:
+        if self.client.remaining == 0 and not all(k in self.cache or k in self._futures for k in _keys(check.recipes)):
             self.client.budget_hit = True
             return f"--max-requests {self.client.max_requests} reached"
         return None
@@ -170,21 +211,38 @@ class Driver:
         return tuple(out), None
 
     def send(self, recipe: Recipe) -> Exchange:
-        """The exchange of `recipe`, sent at most once per run (checks judging the same exchange share it)."""
+        """The exchange of `recipe`, sent at most once per run (checks judging the same exchange share it); one
+        sent ahead is waited for."""
         if recipe.key not in self.cache:
-            prior = tuple(self.send(r) for r in recipe.after)
-            request = recipe.build(self.facts, prior)
-            authorization: object = request.authorization
-            if authorization == f"Bearer {RUN_KEY}":
-                authorization = DEFAULT_AUTH
-            elif isinstance(authorization, str):
-                authorization = authorization.replace(RUN_KEY, self.client.api_key or "")
-            exchange = self.client.chat(request.body, authorization=authorization, raw=request.raw)
-            if is_server_error(exchange) and self.client.remaining != 0:  # rule 10: does an identical repeat agree?
-                repeat = self.client.chat(request.body, authorization=authorization, raw=request.raw)
-                exchange = exchange.with_repeat(repeat)
-            self.cache[recipe.key] = exchange
+            future = self._futures.get(recipe.key)
+            self.cache[recipe.key] = future.result() if future is not None else self._send_now(recipe)
+            self._futures.pop(recipe.key, None)  # after the cache holds it: a sender waiting on it finds it there
         return self.cache[recipe.key]
+
+    def _awaited(self, recipe: Recipe) -> Exchange:
+        """From a sending thread: the exchange of a recipe another is built after (sent ahead of it)."""
+        for _ in range(2):
+            if recipe.key in self.cache:
+                return self.cache[recipe.key]
+            future = self._futures.get(recipe.key)
+            if future is not None:
+                return future.result()
+        return self.send(recipe)
+
+    def _send_now(self, recipe: Recipe, reserved: bool = False) -> Exchange:
+        """Build `recipe` (after its prior exchanges) and send it; a server error is repeated once (rule 10)."""
+        prior = tuple(self._awaited(r) for r in recipe.after)
+        request = recipe.build(self.facts, prior)
+        authorization: object = request.authorization
+        if authorization == f"Bearer {RUN_KEY}":
+            authorization = DEFAULT_AUTH
+        elif isinstance(authorization, str):
+            authorization = authorization.replace(RUN_KEY, self.client.api_key or "")
+        exchange = self.client.chat(request.body, authorization=authorization, raw=request.raw, reserved=reserved)
+        if is_server_error(exchange) and self.client.remaining != 0:  # rule 10: does an identical repeat agree?
+            repeat = self.client.chat(request.body, authorization=authorization, raw=request.raw)
+            exchange = exchange.with_repeat(repeat)
+        return exchange
 
     def _refused(self, check: Check, exchanges: tuple[Exchange, ...]) -> frozenset[str]:
         """Capabilities of `check` whose basic use got a clean 4xx and that the target did not declare (rule 4).

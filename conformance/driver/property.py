@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import json
 import os
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -50,7 +52,8 @@ from conformance.checks.properties import (
 from conformance.checks.requests import SAMPLE_TOKEN as SAMPLE_KEY
 from conformance.contract import REQUEST_SCHEMA, Contract
 from conformance.driver.attribution import CAP, PER_RUN, Attributor, costly, is_server_error, ready
-from conformance.driver.edges import CAPABILITY_OF, companion_control, edge_body, edge_cases, shapes, spots
+from conformance.driver.edges import CAPABILITY_OF, Shape, Spot, companion_control, edge_body, edge_cases, shapes, spots
+from conformance.driver.pool import Pool
 from conformance.records import Exchange, Outcome, Result
 from conformance.transport import BudgetExhausted, TargetClient
 
@@ -58,6 +61,7 @@ __all__ = ["DEFAULT_MAX_EXAMPLES", "LayerPart", "ModeReport", "prepare", "run_la
 
 DEFAULT_MAX_EXAMPLES = 20  # fuzzing examples per generation mode, unless --max-examples
 PATH = "/v1/chat/completions"
+MAX_PROBLEMS_IN_A_ROW = 3  # infrastructure problems in a row (in send order) that stop a mode
 TRIES_PER_CAUSE = 3  # members of one cause attributed at most: a flaky 5xx does not hide a reproducible one
 
 
@@ -94,6 +98,11 @@ class ModeReport:
     causes: int = 0  # distinct causes attributed
     unattributed: int = 0  # findings reported under `body` because the attribution budget was spent
     stopped: str | None = None
+    infrastructure: bool = False  # stopped by infrastructure trouble: what was not judged is not a pass
+    unanswered: int = 0  # requests with no judgeable answer (no answer, a provider state)
+    last_problem: str = ""
+    problems_in_a_row: int = 0
+    raw_unanswered: bool = False  # a body that is not JSON got no answer: no more are sent
     findings: dict[str, Finding] = field(default_factory=dict)
     counts: Counter[str] = field(default_factory=Counter)  # requests that showed each finding id
     pending: list[_Pending] = field(default_factory=list)
@@ -221,26 +230,53 @@ class _Sender:
     shared: _Shared
     report: ModeReport
     progress: bool = False
+    pool: Pool | None = None
 
-    def send(self, body: Any, phase: str, raw: bool = False) -> Exchange | None:
-        if self.report.stopped:
-            self.report.not_sent += 1
-            return None
-        try:
-            exchange = self.client.chat(body, raw=raw)
-        except BudgetExhausted as exc:
-            self.report.stopped = str(exc)
-            return None
-        self.report.sent += 1
-        self.report.by_phase[phase] = self.report.by_phase.get(phase, 0) + 1
-        if self.progress and self.report.sent % PROGRESS_EVERY == 0:  # a diagnostic: generation takes a while
-            line = f"  property.{self.mode}: {self.report.sent} requests sent ({phase})"
-            print(line, file=sys.stderr, flush=True)
-        problem = infrastructure_problem(self.facts.contract, exchange)
-        if problem:
-            self.report.stopped = problem
-            return None
-        return exchange
+    def send_all(self, items: list[tuple[Any, bool]], phase: str) -> list[Exchange | None]:
+        """Send `items` ((body, raw)), up to the run's concurrency in flight, each with a request of the budget
+        reserved in order; their answers in the same order, None where none is to be judged. Whatever the
+        concurrency, the same requests are judged: an infrastructure problem (no answer, a provider state) leaves
+        that request unjudged, three in a row stop the mode, and what was sent after the stop is discarded. A
+        target that does not answer a body that is not JSON is sent no more of them."""
+        out: list[Exchange | None] = [None] * len(items)
+        waiting: list[tuple[int, Callable[[], Exchange], Future[Exchange] | None]] = []
+        for i, (body, raw) in enumerate(items):
+            if self.report.stopped or (raw and self.report.raw_unanswered):
+                self.report.not_sent += 1
+                continue
+            if not self.client.reserve():
+                self.report.stopped = f"--max-requests {self.client.max_requests} reached"
+                self.report.not_sent += len(items) - i
+                break
+            request: Callable[[], Exchange] = functools.partial(self.client.chat, body, raw=raw, reserved=True)
+            future = self.pool.submit(request) if self.pool is not None else None
+            waiting.append((i, request, future))
+        for i, call, future in waiting:
+            raw = items[i][1]
+            if self.report.stopped or (raw and self.report.raw_unanswered):  # judged no more: discarded
+                if future is None or future.cancel():
+                    self.client.release()
+                self.report.not_sent += 1
+                continue
+            exchange = future.result() if future is not None else call()
+            self.report.sent += 1
+            self.report.by_phase[phase] = self.report.by_phase.get(phase, 0) + 1
+            if self.progress and self.report.sent % PROGRESS_EVERY == 0:  # a diagnostic: generation takes a while
+                line = f"  property.{self.mode}: {self.report.sent} requests sent ({phase})"
+                print(line, file=sys.stderr, flush=True)
+            problem = infrastructure_problem(self.facts.contract, exchange)
+            if problem:
+                self.report.unanswered += 1
+                self.report.last_problem = problem
+                self.report.raw_unanswered |= raw and exchange.error is not None
+                self.report.problems_in_a_row += 1
+                if self.report.problems_in_a_row >= MAX_PROBLEMS_IN_A_ROW:
+                    self.report.stopped = problem
+                    self.report.infrastructure = True
+                continue
+            self.report.problems_in_a_row = 0
+            out[i] = exchange
+        return out
 
     def judge(
         self,
@@ -380,6 +416,7 @@ class _Sender:
 def _edges(sender: _Sender, refused: frozenset[str]) -> None:
     facts = sender.facts
     validator = facts.contract.validator(REQUEST_SCHEMA)
+    planned: list[tuple[Spot, dict[str, Any]]] = []
     for spot in spots(facts.contract):
         if CAPABILITY_OF.get(spot.top) in refused:
             continue
@@ -388,13 +425,11 @@ def _edges(sender: _Sender, refused: frozenset[str]) -> None:
             if body is None:
                 sender.report.not_sent += 1
                 continue
-            if validator.is_valid(body) != (sender.mode == "positive"):
-                continue
-            exchange = sender.send(body, "edge values")
-            if exchange is None:
-                if sender.report.stopped:
-                    return
-                continue
+            if validator.is_valid(body) == (sender.mode == "positive"):
+                planned.append((spot, body))
+    answers = sender.send_all([(body, False) for _, body in planned], "edge values")
+    for (spot, _), exchange in zip(planned, answers, strict=True):
+        if exchange is not None:
             sender.judge(exchange, "edge values", [spot.top], exact=spot.field, control=_companion(facts, spot.field))
 
 
@@ -414,22 +449,22 @@ def _shapes(sender: _Sender, refused: frozenset[str]) -> None:
     facts = sender.facts
     validator = facts.contract.validator(REQUEST_SCHEMA)
     whole: dict[str, Any] = {}
+    path = ""
+    planned: list[tuple[Shape, dict[str, Any], tuple[dict[str, Any], str, bool] | None]] = []
     for shape in shapes(facts.contract):
         if CAPABILITY_OF.get(shape.top) in refused:
             continue
         body = ready(facts, {**body_of(facts, CAP), **copy.deepcopy(shape.fields)}, {shape.top})
         if shape.label == "whole":
-            whole = body
-            path = shape.field
+            whole, path = body, shape.field
         if validator.is_valid(body) != (sender.mode == "positive"):
             continue
-        exchange = sender.send(body, "optional shapes")
-        if exchange is None:
-            if sender.report.stopped:
-                return
-            continue
         control = _companion(facts, shape.field) or ((whole, path, True) if shape.label != "whole" and whole else None)
-        sender.judge(exchange, "optional shapes", [shape.top], exact=shape.field, control=control)
+        planned.append((shape, body, control))
+    answers = sender.send_all([(body, False) for _, body, _ in planned], "optional shapes")
+    for (shape, _, control), exchange in zip(planned, answers, strict=True):
+        if exchange is not None:
+            sender.judge(exchange, "optional shapes", [shape.top], exact=shape.field, control=control)
 
 
 def _generated(sender: _Sender, max_examples: int) -> None:
@@ -439,9 +474,12 @@ def _generated(sender: _Sender, max_examples: int) -> None:
     integers = _integer_fields(facts.contract)
     validator = facts.contract.validator(REQUEST_SCHEMA)
 
+    # generated in order first (what is generated does not depend on any answer), then sent, then judged in order
+    planned: list[tuple[str, str, Any, bool]] = []
+
     def one(case: Any) -> None:
         phase = case.meta.phase.name.value if case.meta is not None else "fuzzing"
-        if sender.report.stopped or _skip_reason(case):
+        if _skip_reason(case):
             sender.report.not_sent += 1
             return
         target = _field_of(case, mode)
@@ -453,13 +491,11 @@ def _generated(sender: _Sender, max_examples: int) -> None:
             sender.report.not_sent += 1  # made cheap, it is no longer a case of this mode
             return
         if isinstance(body, NotSet):
-            exchange = sender.send("", phase, raw=True)
+            planned.append((phase, target, "", True))
         elif isinstance(body, bytes | str):
-            exchange = sender.send(body.decode("latin-1") if isinstance(body, bytes) else body, phase, raw=True)
+            planned.append((phase, target, body.decode("latin-1") if isinstance(body, bytes) else body, True))
         else:
-            exchange = sender.send(body, phase)
-        if exchange is not None:
-            sender.judge(exchange, phase, [target] if target != "body" else [])
+            planned.append((phase, target, body, False))
 
     settings = hypothesis.settings(
         max_examples=max_examples,
@@ -483,6 +519,14 @@ def _generated(sender: _Sender, max_examples: int) -> None:
         ),
     )
     test()
+    by_phase: dict[str, list[tuple[str, Any, bool]]] = {}
+    for phase, target, body, raw in planned:
+        by_phase.setdefault(phase, []).append((target, body, raw))
+    for phase, items in by_phase.items():
+        answers = sender.send_all([(body, raw) for _, body, raw in items], phase)
+        for (target, _, _), exchange in zip(items, answers, strict=True):
+            if exchange is not None:
+                sender.judge(exchange, phase, [target] if target != "body" else [])
 
 
 def run_mode(
@@ -493,6 +537,7 @@ def run_mode(
     shared: _Shared | None = None,
     refused: frozenset[str] = frozenset(),
     progress: bool = False,
+    pool: Pool | None = None,
 ) -> ModeReport:
     """Send one mode's edge values and generated requests; return what was found.
 
@@ -500,7 +545,7 @@ def run_mode(
     attribution state, when both modes run in one run. A signal stops the mode where it is (`stopped`)."""
     shared = shared or _Shared(Attributor(facts, client))
     report = ModeReport(mode)
-    sender = _Sender(facts, client, mode, shared, report, progress)
+    sender = _Sender(facts, client, mode, shared, report, progress, pool)
     try:
         _edges(sender, refused)
         if not report.stopped:
@@ -553,23 +598,29 @@ def run_layer(
     max_examples: int | None,
     refused: frozenset[str],
     progress: bool = False,
+    concurrency: int = 1,
 ) -> tuple[tuple[LayerPart, ...], bool]:
     """Run the generation mode of each of `checks` (`property.positive`, `property.negative`) in order; return
-    each mode's results, and whether a signal interrupted the layer (the modes after it are not run)."""
+    each mode's results, and whether a signal interrupted the layer (the modes after it are not run). Up to
+    `concurrency` requests in flight; what is sent and judged does not depend on it."""
     shared = _Shared(Attributor(facts, client))
     reports: list[tuple[Check, ModeReport, int, int]] = []
+    pool = Pool(concurrency) if concurrency > 1 else None
     with _hypothesis_home() as home:
         # Hypothesis keeps caches under ./.hypothesis: a run leaves nothing in the user's working directory
         hypothesis.configuration.set_hypothesis_home_dir(home)
         try:
             for check in checks:
                 wall = time.time()
-                report = run_mode(facts, client, check.params["mode"], max_examples, shared, refused, progress)
+                mode = check.params["mode"]
+                report = run_mode(facts, client, mode, max_examples, shared, refused, progress, pool)
                 reports.append((check, report, int(wall * 1000), int(time.time() * 1000)))
                 if report.stopped == "interrupted":
                     break
         finally:
             hypothesis.configuration.set_hypothesis_home_dir(None)
+            if pool is not None:
+                pool.shutdown()
     interrupted = any(report.stopped == "interrupted" for _, report, _, _ in reports)
     return _results(facts.contract, reports), interrupted
 
@@ -609,12 +660,16 @@ def _mode_results(
     outcomes = {f.outcome for f in report.findings.values()}
     worst = next((o for o in (Outcome.FAILED, Outcome.WARNED) if o in outcomes), Outcome.PASSED)
     outcome = worst if report.sent else Outcome.SKIPPED
+    if outcome in (Outcome.PASSED, Outcome.SKIPPED) and report.infrastructure:
+        outcome = Outcome.ERROR  # it could not judge what it was to send: never a pass (docs/verdicts.md rule 5)
     summary = (
         f"{report.sent} {mode} requests ({phases}), {report.attribution} attribution requests, "
         f"{report.not_sent} not sent (costly values, other methods, header mutations); "
         f"{len(report.findings)} distinct findings"
     )
     summary += f"; {report.causes} causes attributed"
+    if report.unanswered:
+        summary += f"; {report.unanswered} requests got no judgeable answer ({report.last_problem[:160]})"
     if report.unattributed:
         summary += f"; {report.unattributed} reported under `body` unattributed (attribution budget of {PER_RUN} spent)"
     first = next((f for f in report.findings.values() if f.outcome is outcome), None)

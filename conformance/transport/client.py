@@ -180,6 +180,7 @@ class TargetClient:
         self.usage = Usage()
         self.budget_hit = False  # a request was not sent because `max_requests` was reached
         self._lock = threading.Lock()
+        self._reserved = 0  # requests of the budget taken by `reserve` and not sent yet
         self._http = deadline.bound(httpx.Client(timeout=timeout, follow_redirects=False, transport=transport))
 
     def close(self) -> None:
@@ -189,11 +190,28 @@ class TargetClient:
     def remaining(self) -> int | None:
         if self.max_requests is None:
             return None
-        return max(0, self.max_requests - self.usage.requests)
+        return max(0, self.max_requests - self.usage.requests - self._reserved)
 
-    def _take_budget(self) -> None:
+    def reserve(self) -> bool:
+        """Take a request of the budget now for a request sent later (`chat(..., reserved=True)`): requests sent
+        ahead by several threads are cut by `--max-requests` in the order they were reserved. False: none left."""
         with self._lock:
-            if self.max_requests is not None and self.usage.requests >= self.max_requests:
+            if self.max_requests is not None and self.usage.requests + self._reserved >= self.max_requests:
+                self.budget_hit = True
+                return False
+            self._reserved += 1
+            return True
+
+    def release(self) -> None:
+        """Give back a request `reserve` took and that was not sent."""
+        with self._lock:
+            self._reserved = max(0, self._reserved - 1)
+
+    def _take_budget(self, reserved: bool = False) -> None:
+        with self._lock:
+            if reserved:
+                self._reserved -= 1
+            elif self.max_requests is not None and self.usage.requests + self._reserved >= self.max_requests:
                 self.budget_hit = True
                 raise BudgetExhausted(f"--max-requests {self.max_requests} reached")
             self.usage.requests += 1
@@ -205,8 +223,10 @@ class TargetClient:
         authorization: Any = DEFAULT_AUTH,
         raw: bool = False,
         retry: bool = True,
+        reserved: bool = False,
     ) -> Exchange:
-        """POST `body` (JSON, or a raw string with `raw=True`) to the chat-completions path.
+        """POST `body` (JSON, or a raw string with `raw=True`) to the chat-completions path. `reserved`: its first
+        request of the budget was taken by `reserve` (retries take their own).
 
         `authorization`: DEFAULT_AUTH sends the run's key; None sends no header; a string is sent as is, in the
         target's auth header (a `Bearer ` prefix becomes the target's own prefix).
@@ -234,7 +254,7 @@ class TargetClient:
         reset_retried = False
         started = time.monotonic()
         while True:
-            self._take_budget()
+            self._take_budget(reserved and attempts == 0)
             if not raw:
                 self.usage.add_request(body)
             attempts += 1
