@@ -39,6 +39,7 @@ from schemathesis.generation.modes import GenerationMode
 
 from conformance.checks import Check, Facts, infrastructure_problem, make_result
 from conformance.checks import body as body_of
+from conformance.checks.base import cause_of
 from conformance.checks.properties import (
     Attribution,
     Finding,
@@ -688,7 +689,7 @@ def _mode_results(
             summary,
             level=check.level,
             exchanges=shown,
-            cause=first.cause if first is not None else None,
+            cause=cause_of(first.id, first.outcome, first.exchanges, first.cause) if first is not None else None,
         )
     ]
     for fid in report.findings:

@@ -149,7 +149,7 @@ def create_app(config: ServerConfig) -> Starlette:
         for g in generations:
             if g.generated:
                 g.generated(generation)
-        completion_id = f"chatcmpl-{abs(hash((time.time_ns(), id(body)))) % 10**12}"
+        completion_id = f"chatcmpl-{abs(hash((time.time_ns(), id(body)))) % 10**12:012d}"  # fixed width
         created = int(time.time())
         if body.get("stream"):
             events = _stream(body, generation, completion_id, created)

@@ -199,7 +199,7 @@ def generate(body: dict[str, Any], *, limit: int | None) -> Generation:
                 pieces = _pieces(_arguments(tool.get("parameters"), key + number))
                 if budget is not None and len(pieces) > budget:
                     pieces, choice.finish_reason = pieces[:budget], "length"
-                call_id = f"call_{(key + number) % 10**10}"
+                call_id = f"call_{(key + number) % 10**10:010d}"
                 choice.tool_calls.append(ToolCall(str(tool.get("name", "")), "".join(pieces), call_id, pieces))
                 budget = None if budget is None else budget - len(pieces)
                 if choice.finish_reason == "length":
