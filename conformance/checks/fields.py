@@ -79,7 +79,7 @@ def _check(
 
 def allows(contract: Contract, pointer: str, value: Any) -> bool:
     """Whether the profile's contract allows `value` at `pointer`."""
-    return bool(contract.validator(pointer).is_valid(value))
+    return contract.is_valid(pointer, value)
 
 
 def _tools(**fields: Any) -> dict[str, Any]:

@@ -54,7 +54,7 @@ def invalid_table(contract: Contract, request: Any) -> str | None:
     violations = contract.violations(REQUEST_SCHEMA, request)
     if not violations:
         return None
-    if contract.profile != "openai" and contract.other("openai").validator(REQUEST_SCHEMA).is_valid(request):
+    if contract.profile != "openai" and contract.other("openai").is_valid(REQUEST_SCHEMA, request):
         return "extension"
     if all(v.captured for v in violations):
         return "narrowed"
@@ -88,7 +88,7 @@ def refusal(contract: Contract, request: Any, fields: Iterable[str], exchange: E
         return Outcome.PASSED, "refused as beyond the model's context window (a server's own limit)"
     for profile in ("atoma", "openai"):
         other = contract.other(profile)
-        if not other.validator(REQUEST_SCHEMA).is_valid(request):
+        if not other.is_valid(REQUEST_SCHEMA, request):
             return Outcome.PASSED, f"refused: the {profile} profile's contract excludes this request"
     return Outcome.WARNED, "a valid request was refused, although both profiles' sources allow it"
 

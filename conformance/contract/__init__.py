@@ -12,6 +12,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
+import jsonschema_rs
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
@@ -272,8 +273,32 @@ class Contract:
         """A JSON Schema validator for the schema at `pointer` (refs resolve in the contract)."""
         return Draft202012Validator({"$ref": f"urn:contract{pointer}"}, registry=self._registry)
 
+    def is_valid(self, pointer: str, instance: Any) -> bool:
+        """Whether `instance` is valid under the schema at `pointer`: the same answer as `validator(pointer)`,
+        compiled once per pointer by jsonschema-rs (several hundred times faster on a request body); the Python
+        validator where jsonschema-rs cannot take the document or the value."""
+        fast: dict[str, Any] = self.__dict__.setdefault("_fast", {})
+        if pointer not in fast:
+            try:
+                fast[pointer] = jsonschema_rs.Draft202012Validator({**self.document, "$ref": pointer})
+            except Exception:  # a document jsonschema-rs cannot compile: the Python validator decides
+                fast[pointer] = None
+        validator = fast[pointer]
+        if validator is not None:
+            try:
+                return bool(validator.is_valid(instance))
+            except (ValueError, TypeError, OverflowError):  # a value it cannot hold (a huge integer, ...)
+                pass
+        return bool(self.validator(pointer).is_valid(instance))
+
+    def fast(self, pointer: str) -> _Fast:
+        """An object with `is_valid(instance)`, answered by `is_valid(pointer, instance)`."""
+        return _Fast(self, pointer)
+
     def schema_errors(self, pointer: str, instance: Any, limit: int = 5) -> list[str]:
         """Human-readable schema violations of `instance`, best match first, at most `limit`."""
+        if self.is_valid(pointer, instance):
+            return []
         errors = sorted(self.validator(pointer).iter_errors(instance), key=lambda e: (len(e.path), str(e.path)))
         out = []
         for error in errors[:limit]:
@@ -303,6 +328,8 @@ class Contract:
 
         A `oneOf`/`anyOf` is broken by a stated constraint when every branch is; otherwise it carries the
         capture's reasons from the branches that only a captured keyword excludes."""
+        if self.is_valid(pointer, instance):
+            return []
         return [v for error in self.validator(pointer).iter_errors(instance) for v in self._violations(error)]
 
     def _violations(self, error: Any) -> list[Violation]:
@@ -333,8 +360,13 @@ class Contract:
         return out
 
     def other(self, profile: str) -> Contract:
-        """The same document under another profile (to tell, say, OpenAI-only values apart)."""
-        return self if profile == self.profile else Contract(self.raw, profile, self.path)
+        """The same document under another profile (to tell, say, OpenAI-only values apart); made once."""
+        if profile == self.profile:
+            return self
+        others: dict[str, Contract] = self.__dict__.setdefault("_others", {})
+        if profile not in others:
+            others[profile] = Contract(self.raw, profile, self.path)
+        return others[profile]
 
     def enum(self, pointer: str) -> list[Any]:
         """The `enum` (or `const`) values of the schema at `pointer`."""
@@ -356,6 +388,15 @@ class Contract:
             integer = "integer" in (types if isinstance(types, list) else [types])
             out.append(RangedField(name, pointer, low, high, integer))
         return out
+
+
+@dataclass(frozen=True)
+class _Fast:
+    contract: Contract
+    pointer: str
+
+    def is_valid(self, instance: Any) -> bool:
+        return self.contract.is_valid(self.pointer, instance)
 
 
 def load_contract(path: Path | str | None = None, profile: str = "atoma") -> Contract:

@@ -127,7 +127,7 @@ class Attributor:
             except BudgetExhausted:
                 raise _OutOfBudget from None
 
-        validator = self.facts.contract.validator(REQUEST_SCHEMA)
+        validator = self.facts.contract.fast(REQUEST_SCHEMA)
         tried: dict[tuple[str, ...], Exchange] = {}
 
         answers: dict[tuple[str, ...], bool] = {}

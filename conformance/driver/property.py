@@ -329,7 +329,7 @@ class _Sender:
         is not shown by a valid control being accepted (a right answer; blaming `type: json_schema` for an
         accepted `json_schema: {}` would hide that break), nor a refused valid one by an invalid control refused.
         Such a control is not sent, and the finding stays the variant's own."""
-        valid = self.facts.contract.validator(REQUEST_SCHEMA).is_valid(control[0])
+        valid = self.facts.contract.is_valid(REQUEST_SCHEMA, control[0])
         if (pending.kind == "accepted_invalid" and valid) or (pending.kind == "refused_valid" and not valid):
             return pending
         key = pending.kind + json.dumps(control[0], sort_keys=True)
@@ -416,7 +416,7 @@ class _Sender:
 
 def _edges(sender: _Sender, refused: frozenset[str]) -> None:
     facts = sender.facts
-    validator = facts.contract.validator(REQUEST_SCHEMA)
+    validator = facts.contract.fast(REQUEST_SCHEMA)
     planned: list[tuple[Spot, dict[str, Any]]] = []
     for spot in spots(facts.contract):
         if CAPABILITY_OF.get(spot.top) in refused:
@@ -448,7 +448,7 @@ def _shapes(sender: _Sender, refused: frozenset[str]) -> None:
     (`edges.shapes`), each sent in the mode its validity puts it in (a property only the capture requires is
     optional in the documents: its absence is a negative case)."""
     facts = sender.facts
-    validator = facts.contract.validator(REQUEST_SCHEMA)
+    validator = facts.contract.fast(REQUEST_SCHEMA)
     whole: dict[str, Any] = {}
     path = ""
     planned: list[tuple[Shape, dict[str, Any], tuple[dict[str, Any], str, bool] | None]] = []
@@ -473,7 +473,7 @@ def _generated(sender: _Sender, max_examples: int) -> None:
     schema = _schema(facts.contract, mode, max_examples)
     operation = schema[PATH]["POST"]
     integers = _integer_fields(facts.contract)
-    validator = facts.contract.validator(REQUEST_SCHEMA)
+    validator = facts.contract.fast(REQUEST_SCHEMA)
 
     # generated in order first (what is generated does not depend on any answer), then sent, then judged in order
     planned: list[tuple[str, str, Any, bool]] = []
