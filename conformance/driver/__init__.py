@@ -67,6 +67,7 @@ class Driver:
     concurrency: int = 1  # requests in flight at most; results and their order do not depend on it
     _futures: dict[str, Future[Exchange]] = field(default_factory=dict)
     _pool: Pool | None = None
+    _ahead: int = 0  # the position in the plan up to which recipes were submitted
     _errors_in_a_row: int = 0
     _planned: int = 0
     _done: int = 0
@@ -91,8 +92,8 @@ class Driver:
 
     def _run(self, chosen: list[Check], layer: list[Check], last_use: dict[str, int]) -> None:
         """Judge `chosen` in order (the sends ahead of it, up to `concurrency` in flight, when there is a pool)."""
-        self._send_ahead(chosen)
         for i, check in enumerate(chosen):
+            self._send_ahead(chosen, i)
             if check.kind == "property":
                 if check is layer[0]:
                     self._property_layer(layer)
@@ -106,18 +107,25 @@ class Driver:
                 if last_use.get(key) == i and key in self.cache:
                     self.cache[key] = self.cache[key].excerpt()
 
-    def _send_ahead(self, chosen: list[Check]) -> None:
-        """With a pool: every recipe the hand-written checks will send, submitted in plan order (what a recipe is
-        built after first), each with a request of the budget reserved in that order, so the same requests are
-        sent and the same ones cut by `--max-requests`, whatever the concurrency. Judging stays in plan order; an
-        answer to a check the run no longer judges (stopped after three infrastructure errors) is discarded."""
+    def _send_ahead(self, chosen: list[Check], position: int) -> None:
+        """With a pool: the recipes the hand-written checks from `position` on will send, submitted in plan order
+        (what a recipe is built after first) while fewer than `concurrency` are unanswered, each with a request of
+        the budget reserved in that order: the same requests are sent, and the same ones cut by `--max-requests`,
+        whatever the concurrency. Judging stays in plan order; once the run stops (three infrastructure errors in
+        a row) nothing more is submitted, and the answers already on their way are discarded."""
         if self._pool is None:
             return
-        for check in chosen:
+        self._ahead = max(self._ahead, position)
+        while self._ahead < len(chosen) and self._unanswered() < self.concurrency:
+            check = chosen[self._ahead]
+            self._ahead += 1
             if check.kind == "property" or self._skip_reason(check) is not None:
                 continue
             for recipe in check.recipes:
                 self._submit(recipe)
+
+    def _unanswered(self) -> int:
+        return sum(not future.done() for future in self._futures.values())
 
     def _submit(self, recipe: Recipe) -> None:
         if recipe.key in self.cache or recipe.key in self._futures or self._pool is None:
