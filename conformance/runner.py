@@ -35,9 +35,23 @@ from conformance.records import Exchange, Outcome, Result
 from conformance.report import RunInfo, by_cause, totals, write_reports
 from conformance.transport import TargetClient, strip_credentials, visible
 
-__all__ = ["EXIT_ERRORS", "EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "Opened", "RunSettings", "opened", "run"]
+__all__ = [
+    "DEFAULT_CONCURRENCY",
+    "EXIT_ERRORS",
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "Opened",
+    "RunSettings",
+    "concurrency_of",
+    "opened",
+    "run",
+]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ERRORS = 0, 1, 2, 3
+# requests in flight at once when none is given: most providers allow that many per key, and a nightly of about
+# 300 requests then takes about a quarter of the time
+DEFAULT_CONCURRENCY = 4
 
 
 @dataclass
@@ -65,6 +79,9 @@ class RunSettings:
     key_variable: str = "CONFORMANCE_API_KEY"  # the environment variable reproduction lines name for the key
     baseline: Baseline | None = None  # known failures: failed -> xfailed, stale entries -> xpassed
     strict_baseline: bool = False  # a stale baseline entry fails the run
+    concurrency: int | None = None  # requests in flight at once; None: DEFAULT_CONCURRENCY (`concurrency_of`)
+    rate: float | None = None  # at most this many requests per second; None: unpaced
+    probe_rate_limit: int | None = None  # opt in: up to this many requests until a 429 (`ratelimit.envelope`)
     progress: bool = True
     transport: httpx.BaseTransport | None = None  # send through this instead of the network (in-process tests)
 
@@ -237,6 +254,11 @@ def opened(settings: RunSettings) -> Iterator[Opened]:
             client.close()
 
 
+def concurrency_of(settings: RunSettings) -> int:
+    """The requests a run may have in flight at once: the given concurrency, else DEFAULT_CONCURRENCY."""
+    return settings.concurrency if settings.concurrency is not None else DEFAULT_CONCURRENCY
+
+
 def _client(settings: RunSettings, target: Target) -> TargetClient:
     return TargetClient(
         target.base_url,
@@ -250,6 +272,8 @@ def _client(settings: RunSettings, target: Target) -> TargetClient:
         auth_prefix=settings.auth_prefix,
         transport=settings.transport,
         key_variable=settings.key_variable,
+        rate=settings.rate,
+        concurrency=concurrency_of(settings),
     )
 
 
