@@ -348,6 +348,7 @@ def _driver(
         progress=settings.progress,
         max_examples=settings.max_examples,
         known=settings.baseline.entry_for if settings.baseline is not None else None,
+        probe_rate_limit=settings.probe_rate_limit,
     )
     if preflight.status != 200:
         driver.skip_all = f"the minimal request was answered HTTP {preflight.status}, not 200"

@@ -42,7 +42,8 @@ def _keys(recipes: Iterable[Recipe]) -> set[str]:
     """The cache keys of `recipes` and of the recipes each is built after."""
     out: set[str] = set()
     for recipe in recipes:
-        out |= {recipe.key} | _keys(recipe.after)
+        if recipe.observe is None:  # an observation is no request
+            out |= {recipe.key} | _keys(recipe.after)
     return out
 
 
@@ -59,6 +60,7 @@ class Driver:
     max_examples: int | None = None
     known: Callable[[str], object] | None = None  # the baseline's entry for an id: a known failure shows as xfailed
     skip_all: str | None = None  # the preflight was not answered 200: only checks of the preflight run
+    probe_rate_limit: int | None = None  # opt in: up to this many requests until a 429 (`driver.load.probe`)
     stop_reason: str | None = None
     results: list[Result] = field(default_factory=list)  # recorded so far, in order (append only)
     cache: dict[str, Exchange] = field(default_factory=dict)
@@ -161,9 +163,16 @@ class Driver:
 
     def _exchanges(self, check: Check) -> tuple[tuple[Exchange, ...], str | None]:
         """The check's exchanges, sending what is not sent yet; and why a recipe could not be built, if so."""
+        from conformance.driver.load import observed, send_batches
+
         out: list[Exchange] = []
         for recipe in check.recipes:
             try:
+                if recipe.observe is not None:  # what the run met: none, one or several exchanges
+                    out.extend(observed(self, recipe.observe))
+                    continue
+                if recipe.batch is not None:  # sent together with the check's other recipes of its batch
+                    send_batches(self, check.recipes)
                 out.append(self.send(recipe))
             except Inconclusive as why:
                 return tuple(out), str(why)
