@@ -29,12 +29,14 @@ from conformance.contract import PROFILES, Contract, ContractError, load_contrac
 from conformance.report import ReportDirInUse, RunInfo, lock_report_dir, write_not_run
 from conformance.runner import EXIT_ERRORS, EXIT_FAILED, EXIT_OK, EXIT_USAGE, RunSettings, run
 from conformance.transport import Redactor, checked_key, strip_credentials, visible
+from conformance.transport.pacing import MAX_CONCURRENCY, MAX_RATE
 
 __all__ = ["main"]
 
 MAX_SEED = 2**63 - 1
 MAX_TIMEOUT = 86_400.0  # a day: a longer deadline cannot be handed to a socket
 MAX_RESPONSE_BYTES = 2**40
+MAX_PROBE = 100_000  # requests `--probe-rate-limit` may send, at most
 _ENV_NAME = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*")  # what a variable name looks like (so it can be shown)
 
 
@@ -115,6 +117,22 @@ def cli() -> None:
     help="Largest answer read, after decompression; a larger one is an error for the checks that needed it.",
 )
 @click.option(
+    "--concurrency",
+    envvar="CONFORMANCE_CONCURRENCY",
+    type=click.IntRange(1, MAX_CONCURRENCY),
+    help="Requests in flight at once (default 4); a 429 lowers it for a while.",
+)
+@click.option(
+    "--rate",
+    type=FiniteFloat(0, MAX_RATE, min_open=True),
+    help="At most this many requests per second (default: unpaced).",
+)
+@click.option(
+    "--probe-rate-limit",
+    type=click.IntRange(1, MAX_PROBE),
+    help="Opt in: send up to N small requests as fast as allowed until a 429, and judge ratelimit.envelope on it.",
+)
+@click.option(
     "--capability",
     "capabilities",
     multiple=True,
@@ -185,6 +203,8 @@ def _settings(options: dict[str, Any], targets: list[Target]) -> RunSettings:
         max_requests=options["max_requests"],
         capabilities=list(options["capabilities"]),
         baseline=_baseline(options["baseline"]),
+        concurrency=options["concurrency"],
+        rate=options["rate"],
         **_shared(options),
     )
 
@@ -244,6 +264,7 @@ def _shared(options: dict[str, Any]) -> dict[str, Any]:
         "timeout": options["timeout"],
         "max_response_bytes": options["max_response_bytes"],
         "strict_baseline": options["strict_baseline"],
+        "probe_rate_limit": options["probe_rate_limit"],
     }
 
 
@@ -259,6 +280,14 @@ def _baseline(path: str | Path | None) -> Baseline | None:
 def _given_outside_the_config(ctx: click.Context, name: str) -> bool:
     source = ctx.get_parameter_source(name)
     return source in (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.ENVIRONMENT)
+
+
+def _per_target(ctx: click.Context, options: dict[str, Any], name: str, value: Any) -> Any:
+    """A setting a target may give itself: the command line's or the environment's if given there, else the
+    target's own, else the config's top level (or the default)."""
+    if _given_outside_the_config(ctx, name) or value is None:
+        return options[name]
+    return value
 
 
 def _run_targets(ctx: click.Context, options: dict[str, Any], targets: list[Target]) -> int:
@@ -374,6 +403,8 @@ def _planned_targets(
                     auth_prefix=target.auth_prefix,
                     key_variable=target.api_key_env or "CONFORMANCE_API_KEY",
                     baseline=baseline,
+                    concurrency=_per_target(ctx, options, "concurrency", target.concurrency),
+                    rate=_per_target(ctx, options, "rate", target.rate),
                     **_shared(options),
                 ),
             )

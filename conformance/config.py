@@ -5,6 +5,7 @@ holds its key."""
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from difflib import get_close_matches
 from importlib import resources
@@ -48,6 +49,8 @@ class Target:
     capabilities: tuple[str, ...] = ()
     max_requests: int | None = None
     baseline: Path | None = None
+    concurrency: int | None = None  # requests in flight at once, for this target
+    rate: float | None = None  # requests per second, for this target
 
     @classmethod
     def of(cls, item: dict[str, Any], base: Path) -> Target:
@@ -65,6 +68,8 @@ class Target:
             profile=item.get("profile"),
             capabilities=tuple(item.get("capabilities", ())),
             max_requests=item.get("max_requests"),
+            concurrency=item.get("concurrency"),
+            rate=item.get("rate"),
             baseline=(base / item["baseline"]) if item.get("baseline") else None,
         )
 
@@ -89,6 +94,9 @@ def load_config(path: str | Path) -> tuple[dict[str, Any], list[Target]]:
     if error is not None:
         where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
         raise ConfigError(f"{path}: {where}: {_without_value(error)}")
+    infinite = _not_finite(data)
+    if infinite:
+        raise ConfigError(f"{path}: {infinite}: must be a finite number")
     options = dict(data)
     items = options.pop("targets", [])
     names = [t["name"] for t in items]
@@ -99,6 +107,18 @@ def load_config(path: str | Path) -> tuple[dict[str, Any], list[Target]]:
     if "baseline" in options:
         options["baseline"] = str(base / options["baseline"])
     return options, [Target.of(item, base) for item in items]
+
+
+def _not_finite(data: Any, where: str = "") -> str | None:
+    """Where a number that is not finite stands (YAML's `.inf`, `.nan`: JSON Schema's bounds let NaN pass)."""
+    if isinstance(data, float) and not math.isfinite(data):
+        return where or "(top level)"
+    items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()
+    for key, value in items:
+        found = _not_finite(value, f"{where}.{key}" if where else str(key))
+        if found:
+            return found
+    return None
 
 
 _TYPES = {"object": "a mapping", "array": "a list", "string": "a string", "integer": "an integer", "number": "a number"}

@@ -35,11 +35,23 @@ from conformance.records import Exchange, Outcome, Result
 from conformance.report import RunInfo, by_cause, totals, write_reports
 from conformance.transport import TargetClient, strip_credentials, visible
 
-__all__ = ["EXIT_ERRORS", "EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "Opened", "RunSettings", "opened", "run"]
+__all__ = [
+    "DEFAULT_CONCURRENCY",
+    "EXIT_ERRORS",
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "Opened",
+    "RunSettings",
+    "concurrency_of",
+    "opened",
+    "run",
+]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ERRORS = 0, 1, 2, 3
-# requests in flight by default: most providers allow a few per key, and a nightly of ~300 requests then takes a
-# quarter of the time; the bundled reference server runs fastest with this many (benchmarks/README.md)
+# requests in flight at once when none is given: most providers allow that many per key, and a nightly of about
+# 300 requests then takes about a quarter of the time; the bundled reference server runs fastest with this many
+# (benchmarks/README.md)
 DEFAULT_CONCURRENCY = 4
 REFERENCE_CONCURRENCY = 2
 
@@ -67,9 +79,11 @@ class RunSettings:
     auth_header: str = "Authorization"
     auth_prefix: str = "Bearer "
     key_variable: str = "CONFORMANCE_API_KEY"  # the environment variable reproduction lines name for the key
-    concurrency: int | None = None  # requests in flight at most; None: DEFAULT_CONCURRENCY (the reference: its own)
     baseline: Baseline | None = None  # known failures: failed -> xfailed, stale entries -> xpassed
     strict_baseline: bool = False  # a stale baseline entry fails the run
+    concurrency: int | None = None  # requests in flight at once; None: DEFAULT_CONCURRENCY (`concurrency_of`)
+    rate: float | None = None  # at most this many requests per second; None: unpaced
+    probe_rate_limit: int | None = None  # opt in: up to this many requests until a 429 (`ratelimit.envelope`)
     progress: bool = True
     transport: httpx.BaseTransport | None = None  # send through this instead of the network (in-process tests)
 
@@ -242,6 +256,14 @@ def opened(settings: RunSettings) -> Iterator[Opened]:
             client.close()
 
 
+def concurrency_of(settings: RunSettings, reference: bool = False) -> int:
+    """The requests a run may have in flight at once: the given concurrency, else DEFAULT_CONCURRENCY (for the
+    bundled reference server, REFERENCE_CONCURRENCY: what runs it fastest)."""
+    if settings.concurrency is not None:
+        return settings.concurrency
+    return REFERENCE_CONCURRENCY if reference else DEFAULT_CONCURRENCY
+
+
 def _client(settings: RunSettings, target: Target) -> TargetClient:
     return TargetClient(
         target.base_url,
@@ -255,6 +277,8 @@ def _client(settings: RunSettings, target: Target) -> TargetClient:
         auth_prefix=settings.auth_prefix,
         transport=settings.transport,
         key_variable=settings.key_variable,
+        rate=settings.rate,
+        concurrency=concurrency_of(settings, target.is_reference),
     )
 
 
@@ -277,7 +301,7 @@ def _send(settings: RunSettings, target: Target, client: TargetClient, seed: int
                 _say(f"conformance: preflight: {client.redactor.clean(problem)}")
                 return Ran(stopped=client.redactor.clean(problem))
             facts = _limit_facts(facts, client, preflight)
-            driver = _driver(settings, facts, client, preflight, planned, _concurrency(settings, target))
+            driver = _driver(settings, facts, client, preflight, planned, concurrency_of(settings, target.is_reference))
             driver.run(planned)
     except KeyboardInterrupt:
         done = tuple(driver.results) if driver else ()
@@ -318,12 +342,6 @@ def _preflight(facts: Facts, client: TargetClient) -> Exchange:
     return repeat
 
 
-def _concurrency(settings: RunSettings, target: Target) -> int:
-    if settings.concurrency is not None:
-        return settings.concurrency
-    return REFERENCE_CONCURRENCY if target.is_reference else DEFAULT_CONCURRENCY
-
-
 def _driver(
     settings: RunSettings,
     facts: Facts,
@@ -342,6 +360,7 @@ def _driver(
         max_examples=settings.max_examples,
         known=settings.baseline.entry_for if settings.baseline is not None else None,
         concurrency=concurrency,
+        probe_rate_limit=settings.probe_rate_limit,
     )
     if preflight.status != 200:
         driver.skip_all = f"the minimal request was answered HTTP {preflight.status}, not 200"

@@ -6,6 +6,7 @@ must reach. A test fails when a judge lacks a passing case or a non-passing one.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -36,10 +37,11 @@ def exchange(
     content_type: str = "application/json",
     error: str | None = None,
     request: Any = None,
+    headers: dict[str, str] | None = None,
 ) -> Exchange:
     if text is None:
         text = json.dumps(body) if body is not None else ""
-    headers = {"content-type": content_type} if status is not None else {}
+    headers = {**({"content-type": content_type} if status is not None else {}), **(headers or {})}
     return Exchange(
         "POST",
         "http://t/v1/chat/completions",
@@ -131,6 +133,56 @@ def logprobs_of(k: int, bytes_: Any = None) -> dict[str, Any]:
     token = {"token": "Hi", "logprob": -0.1, "bytes": bytes_ if bytes_ is not None else [72, 105]}
     token["top_logprobs"] = [{"token": f"Hi{j}", "logprob": -0.1 - j, "bytes": [72]} for j in range(k)]
     return {"content": [token]}
+
+
+def limited(retry_after: str | None = "2", body: Any = None, text: str | None = None) -> Exchange:
+    """A 429 the run met: by default the envelope and `Retry-After: 2`."""
+    headers = {"retry-after": retry_after} if retry_after is not None else {}
+    content_type = "text/plain" if text is not None else "application/json"
+    return exchange(
+        429,
+        body or {"error": {"code": "RATE_LIMITED", "message": "slow down"}},
+        text=text,
+        content_type=content_type,
+        headers=headers,
+    )
+
+
+def rated(**values: str) -> Exchange:
+    """An answer carrying x-ratelimit-* headers: coherent ones, with `values` (by name after the prefix) instead."""
+    names = {
+        "limit-requests": "10",
+        "remaining-requests": "9",
+        "reset-requests": "1s",
+        "limit-tokens": "1000",
+        "remaining-tokens": "990",
+        "reset-tokens": "6ms",
+        **values,
+    }
+    return exchange(200, completion(), headers={f"x-ratelimit-{k}": v for k, v in names.items()})
+
+
+def batch(same_id: bool = False) -> list[Exchange]:
+    """The answers to load.no_cross_talk's four requests, each its own (prompt tokens grow with the prompt)."""
+    from conformance.checks.load import CROSS_TALK
+
+    answers = []
+    for i, (prompt, n, limit) in enumerate(CROSS_TALK):
+        choices = [{**completion()["choices"][0], "index": j} for j in range(n)]
+        usage = {"prompt_tokens": len(prompt) // 4 + 3, "completion_tokens": n * limit, "total_tokens": 0}
+        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        answer = completion(choices=choices, usage=usage, id="chatcmpl-1" if same_id else f"chatcmpl-{i}")
+        sent = {"model": "m", "messages": [{"role": "user", "content": prompt}], "max_completion_tokens": limit, "n": n}
+        answers.append(exchange(200, answer, request=sent))
+    return answers
+
+
+def swap(answers: list[Exchange], i: int, j: int) -> list[Exchange]:
+    """The answers with those of requests `i` and `j` exchanged (each still carries its own request)."""
+    out = list(answers)
+    out[i] = dataclasses.replace(answers[i], text=answers[j].text)
+    out[j] = dataclasses.replace(answers[j], text=answers[i].text)
+    return out
 
 
 # -- the cases --------------------------------------------------------------------------------------------------
@@ -454,6 +506,33 @@ CASES: list[tuple[str, str, list[Exchange], Outcome, dict[str, Any]]] = [
     ),
     ("client.openai.n", "finish_reason unknown", [ok(finish="done")], W, {}),
     ("client.openai.tools", "refused, tools not declared", [exchange(400, ERROR_400)], U, {"refused": ["tools"]}),
+    # rate limits: judged on the 429s and x-ratelimit-* answers the run met (none, one or several)
+    ("ratelimit.envelope", "the envelope, Retry-After in seconds", [limited()], P, {}),
+    ("ratelimit.envelope", "Retry-After an HTTP date", [limited("Wed, 21 Oct 2015 07:28:00 GMT")], P, {}),
+    ("ratelimit.envelope", "several, each good", [limited(), limited("0")], P, {}),
+    ("ratelimit.envelope", "openai's envelope", [limited(body=OPENAI_400)], P, {"profile": "openai"}),
+    ("ratelimit.envelope", "no 429 met", [], S, {}),
+    ("ratelimit.envelope", "no Retry-After", [limited(None)], F, {}),
+    ("ratelimit.envelope", "Retry-After neither seconds nor a date", [limited("soon")], F, {}),
+    ("ratelimit.envelope", "a negative Retry-After", [limited("-5")], F, {}),
+    ("ratelimit.envelope", "plain text", [limited(text="slow down")], F, {}),
+    ("ratelimit.envelope", "the second one is bare", [limited(), limited(None, text="x")], F, {}),
+    ("ratelimit.headers", "coherent", [rated(), rated(**{"reset-requests": "6m0s", "reset-tokens": "20ms"})], P, {}),
+    ("ratelimit.headers", "reset in seconds", [rated(**{"reset-requests": "1.5"})], P, {}),
+    ("ratelimit.headers", "no answer carried them", [], S, {}),
+    ("ratelimit.headers", "remaining above its limit (SHOULD)", [rated(**{"remaining-requests": "11"})], W, {}),
+    ("ratelimit.headers", "remaining not an integer", [rated(**{"remaining-tokens": "-3"})], W, {}),
+    ("ratelimit.headers", "limit not an integer", [rated(**{"limit-requests": "ten"})], W, {}),
+    ("ratelimit.headers", "reset not a duration", [rated(**{"reset-requests": "soon"})], W, {}),
+    # requests in flight together
+    ("load.no_cross_talk", "each its own answer", batch(), P, {}),
+    ("load.no_cross_talk", "two answers swapped", swap(batch(), 0, 2), F, {}),
+    ("load.no_cross_talk", "answers of the same n swapped", swap(batch(), 1, 3), F, {}),
+    ("load.no_cross_talk", "one id for two answers", batch(same_id=True), F, {}),
+    ("load.no_cross_talk", "n refused", [exchange(400, ERROR_400)] * 4, U, {"refused": ["n"]}),
+    ("load.seed_batch_invariance", "the same beside others", [ok(WORDS), ok(WORDS), ok(WORDS), *[ok()] * 4], P, {}),
+    ("load.seed_batch_invariance", "other content beside others", [ok(WORDS), ok(WORDS), ok("x"), *[ok()] * 4], W, {}),
+    ("load.seed_batch_invariance", "not reproducible alone", [ok(WORDS), ok("x"), ok(WORDS), *[ok()] * 4], S, {}),
 ]
 
 

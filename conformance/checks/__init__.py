@@ -9,7 +9,19 @@ from __future__ import annotations
 
 import fnmatch
 
-from conformance.checks import auth, clients, fields, minimal, properties, ranges, response, semantics, streaming
+from conformance.checks import (
+    auth,
+    clients,
+    fields,
+    load,
+    minimal,
+    properties,
+    ranges,
+    ratelimit,
+    response,
+    semantics,
+    streaming,
+)
 from conformance.checks.base import (
     PREFLIGHT,
     RUN_KEY,
@@ -74,8 +86,9 @@ def selected(rid: str, only: list[str], skip: list[str]) -> bool:
     return not any(fnmatch.fnmatchcase(rid, pattern) for pattern in skip)
 
 
-# the hand-written checks (auth included) run before the property layer: a request budget cuts generation first
-MODULES = (minimal, ranges, fields, response, semantics, streaming, clients, auth, properties)
+# the hand-written checks (auth and load included) run before the property layer: a request budget cuts generation
+# first; the rate-limit checks, judged on what the whole run met, come last (they send nothing)
+MODULES = (minimal, ranges, fields, response, semantics, streaming, clients, auth, load, properties, ratelimit)
 
 
 def plan(contract: Contract) -> list[Check]:

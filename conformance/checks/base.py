@@ -36,6 +36,7 @@ __all__ = [
     "exchange_attachments",
     "infrastructure_problem",
     "is_server_error",
+    "observed",
     "provider_state",
     "show",
     "skipped",
@@ -112,6 +113,10 @@ class Recipe:
     key: str
     build: Callable[[Facts, tuple[Exchange, ...]], Request]
     after: tuple[Recipe, ...] = ()
+    # recipes of a check with the same `batch` are sent together, concurrently, as one batch (the `load.*` checks)
+    batch: str | None = None
+    # not a request: what the run met of this kind (`observed`), each an exchange handed to the judge
+    observe: str | None = None
 
 
 @dataclass(frozen=True)
@@ -165,7 +170,12 @@ class Check:
     @property
     def sends(self) -> bool:
         """False when the check reads the preflight only (it runs even when the rest is skipped)."""
-        return self.kind == "property" or any(r is not PREFLIGHT for r in self.recipes)
+        return self.kind == "property" or any(r is not PREFLIGHT and r.observe is None for r in self.recipes)
+
+    @property
+    def observes(self) -> bool:
+        """Judges only what the run met (`observed` recipes): 429 answers, rate-limit headers."""
+        return bool(self.recipes) and all(r.observe is not None for r in self.recipes)
 
 
 def _minimal(facts: Facts, _: tuple[Exchange, ...]) -> Request:
@@ -173,6 +183,12 @@ def _minimal(facts: Facts, _: tuple[Exchange, ...]) -> Request:
 
 
 PREFLIGHT = Recipe("preflight", _minimal)
+
+
+def observed(kind: str) -> Recipe:
+    """Not a request: every answer of `kind` the run met (`429`, `ratelimit-headers`), kept by the transport and
+    handed to the judge as its exchanges (none, one or several). It costs nothing."""
+    return Recipe(f"observed.{kind}", _minimal, observe=kind)
 
 
 class Registry:
@@ -279,7 +295,10 @@ def precondition(
 ) -> Verdict | None:
     """The verdict that ends a check before its judge: infrastructure trouble (rule 5), a refused capability
     (rule 4), or, for `served` checks, an answer that is not a completion. `refused`: capabilities whose basic
-    use got a clean 4xx and that the target did not declare."""
+    use got a clean 4xx and that the target did not declare. What a check `observes` is judged as it is: a 429
+    is the subject of `ratelimit.envelope`, not trouble keeping it from a verdict (rule 14)."""
+    if check.observes:
+        return None
     for exchange in exchanges:
         problem = infrastructure_problem(facts.contract, exchange)
         if problem:

@@ -44,7 +44,8 @@ def _keys(recipes: Iterable[Recipe]) -> set[str]:
     """The cache keys of `recipes` and of the recipes each is built after."""
     out: set[str] = set()
     for recipe in recipes:
-        out |= {recipe.key} | _keys(recipe.after)
+        if recipe.observe is None:  # an observation is no request
+            out |= {recipe.key} | _keys(recipe.after)
     return out
 
 
@@ -61,6 +62,7 @@ class Driver:
     max_examples: int | None = None
     known: Callable[[str], object] | None = None  # the baseline's entry for an id: a known failure shows as xfailed
     skip_all: str | None = None  # the preflight was not answered 200: only checks of the preflight run
+    probe_rate_limit: int | None = None  # opt in: up to this many requests until a 429 (`driver.load.probe`)
     stop_reason: str | None = None
     results: list[Result] = field(default_factory=list)  # recorded so far, in order (append only)
     cache: dict[str, Exchange] = field(default_factory=dict)
@@ -134,7 +136,7 @@ class Driver:
             self._submit(prior)
         if not self.client.reserve():
             return  # beyond the budget: judged in order, it is skipped there
-        self._futures[recipe.key] = self._pool.submit(self._send_now, recipe, True)
+        self._futures[recipe.key] = self._pool.submit(self._send_slotted, recipe)
 
     def _property_layer(self, layer: list[Check]) -> None:
         """The property layer's modes, run together; their results recorded in order. A signal during the layer
@@ -210,9 +212,16 @@ class Driver:
 
     def _exchanges(self, check: Check) -> tuple[tuple[Exchange, ...], str | None]:
         """The check's exchanges, sending what is not sent yet; and why a recipe could not be built, if so."""
+        from conformance.driver.load import observed, send_batches
+
         out: list[Exchange] = []
         for recipe in check.recipes:
             try:
+                if recipe.observe is not None:  # what the run met: none, one or several exchanges
+                    out.extend(observed(self, recipe.observe))
+                    continue
+                if recipe.batch is not None:  # sent together with the check's other recipes of its batch
+                    send_batches(self, check.recipes)
                 out.append(self.send(recipe))
             except Inconclusive as why:
                 return tuple(out), str(why)
@@ -236,6 +245,11 @@ class Driver:
             if future is not None:
                 return future.result()
         return self.send(recipe)
+
+    def _send_slotted(self, recipe: Recipe) -> Exchange:
+        """A recipe sent ahead, within the client's allowance of requests in flight (lowered after a 429)."""
+        with self.client.slot():
+            return self._send_now(recipe, reserved=True)
 
     def _send_now(self, recipe: Recipe, reserved: bool = False) -> Exchange:
         """Build `recipe` (after its prior exchanges) and send it; a server error is repeated once (rule 10)."""

@@ -173,7 +173,7 @@ def _sent(check: Check, facts: Facts) -> list[Any]:
     """The request bodies a check sends that can be built before a run (not those built from earlier answers)."""
     bodies = []
     for recipe in check.recipes:
-        if recipe is PREFLIGHT or recipe.after:
+        if recipe is PREFLIGHT or recipe.after or recipe.observe is not None:  # an observation sends nothing
             continue
         try:
             request = recipe.build(facts, ())

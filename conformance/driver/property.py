@@ -249,7 +249,7 @@ class _Sender:
                 self.report.stopped = f"--max-requests {self.client.max_requests} reached"
                 self.report.not_sent += len(items) - i
                 break
-            request: Callable[[], Exchange] = functools.partial(self.client.chat, body, raw=raw, reserved=True)
+            request: Callable[[], Exchange] = functools.partial(_slotted, self.client, body, raw)
             future = self.pool.submit(request) if self.pool is not None else None
             waiting.append((i, request, future))
         for i, call, future in waiting:
@@ -412,6 +412,12 @@ class _Sender:
         return Attribution(
             None, repeat=repeat, requests=1, note=f"not reproducible: the repeat got {repeat.describe(120)}"
         )
+
+
+def _slotted(client: TargetClient, body: Any, raw: bool) -> Exchange:
+    """A request sent with its budget reserved, within the client's allowance of requests in flight."""
+    with client.slot():
+        return client.chat(body, raw=raw, reserved=True)
 
 
 def _edges(sender: _Sender, refused: frozenset[str]) -> None:

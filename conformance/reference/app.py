@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -58,8 +59,10 @@ def create_app(config: ServerConfig) -> Starlette:
     # a fault with `openai_values` makes the server take what OpenAI's contract allows (plain-string stop, ...)
     validating = contract.other("openai") if any(h.openai_values for h in requests) else contract
     request_validator = validating.validator(REQUEST_SCHEMA)
+    loads = [f.hooks.load for f in faults]
     served = {"chat": 0}
     fired: set[str] = set()  # the `crash_first` faults that have crashed once
+    in_flight = InFlight(hold=any(h.hold for h in loads))
 
     def error_response(error: ApiError) -> Response:
         for h in responses:
@@ -119,10 +122,33 @@ def create_app(config: ServerConfig) -> Starlette:
             raise ApiError(status, "MODEL_NOT_SUPPORTED", f"Model not supported: {body['model']}", "model")
 
     async def chat(request: Request) -> Response:
+        """Every chat request, in flight beside whatever else is (`InFlight`); every answer carries coherent
+        `x-ratelimit-*` headers, as OpenAI's do."""
         served["chat"] += 1
-        if any(h.answer_after is not None and served["chat"] > h.answer_after for _, h in wires):
+        number = served["chat"]
+        me = in_flight.enter()
+        try:
+            await in_flight.gathered()
+            response = await answer(request, number, me)
+        finally:
+            in_flight.leave(me)
+        headers = rate_limit_headers(number)
+        for h in responses:
+            if h.headers:
+                h.headers(headers)
+        response.headers.update(headers)
+        return response
+
+    async def answer(request: Request, number: int, me: Company) -> Response:
+        if any(h.answer_after is not None and number > h.answer_after for _, h in wires):
             error = {"error": {"code": "UNAVAILABLE", "message": "overloaded"}}
             return JSONResponse(error, status_code=503, headers={"retry-after": "0"})
+        for _, h in wires:
+            limited = h.rate_limit(number) if h.rate_limit else None
+            if limited is not None:
+                response = error_response(ApiError(429, "RATE_LIMITED", "Too many requests: try again later"))
+                response.headers.update(limited)
+                return response
         try:
             raw = await request.body()
             try:
@@ -136,15 +162,18 @@ def create_app(config: ServerConfig) -> Starlette:
                     fired.add(name)
                     raise ApiError(500, "INTERNAL_ERROR", "worker restarted")
             validate(body)
-            return respond(body)
+            return respond(body, me)
         except ApiError as error:
             return error_response(error)
 
-    def respond(body: dict[str, Any]) -> Response:
+    def respond(body: dict[str, Any], me: Company) -> Response:
         asked = dict(body)
         for g in generations:
             if g.asked:
                 g.asked(asked)
+        for h in loads:
+            if h.beside and me.company:
+                h.beside(asked)
         limits = [v for v in (asked.get("max_completion_tokens"), asked.get("max_tokens")) if isinstance(v, int)]
         generation = generate(asked, limit=max(0, min(limits)) if limits else None)
         for g in generations:
@@ -171,6 +200,8 @@ def create_app(config: ServerConfig) -> Starlette:
         for r in responses:
             if r.payload:
                 r.payload(payload, body)
+        if me.company and any(h.swap for h in loads):
+            payload = in_flight.swapped(payload)
         media = next((h.media_type for h in responses if h.media_type), "application/json")
         return Response(json.dumps(payload), media_type=media)
 
@@ -184,6 +215,69 @@ def create_app(config: ServerConfig) -> Starlette:
             Route("/v1/models", models, methods=["GET"]),
         ]
     )
+
+
+HOLD_S = 0.2  # with a `hold` fault: a request waits until no other has arrived for this long
+RATE_LIMIT_REQUESTS = 10_000  # the x-ratelimit-* headers the server sends: requests and tokens per minute
+RATE_LIMIT_TOKENS = 2_000_000
+
+
+def rate_limit_headers(number: int) -> dict[str, str]:
+    """Coherent `x-ratelimit-*` headers for the server's request `number` (OpenAI's names and formats)."""
+    now = time.time()
+    used = number % RATE_LIMIT_REQUESTS
+    return {
+        "x-ratelimit-limit-requests": str(RATE_LIMIT_REQUESTS),
+        "x-ratelimit-remaining-requests": str(RATE_LIMIT_REQUESTS - used),
+        "x-ratelimit-reset-requests": f"{60 - int(now % 60)}s",
+        "x-ratelimit-limit-tokens": str(RATE_LIMIT_TOKENS),
+        "x-ratelimit-remaining-tokens": str(RATE_LIMIT_TOKENS - 16 * used),
+        "x-ratelimit-reset-tokens": f"{int(1000 * (1 - now % 1))}ms",
+    }
+
+
+@dataclass(eq=False)
+class Company:
+    """One request in flight; `company`: another request was in flight at some moment beside it."""
+
+    company: bool = False
+
+
+@dataclass
+class InFlight:
+    """The chat requests in flight, on the server's one event loop (in process, behind an httpx transport and an
+    anyio portal, or on a socket under uvicorn: both serve requests concurrently). With `hold` (a load fault), a
+    request waits until no other has arrived for HOLD_S, so that requests sent together are in flight together."""
+
+    hold: bool = False
+    now: set[Company] = field(default_factory=set)
+    arrivals: int = 0
+    last: dict[str, Any] | None = None  # the previous answer of a group in flight together (the `swap` fault)
+
+    def enter(self) -> Company:
+        me = Company(company=bool(self.now))
+        for other in self.now:
+            other.company = True
+        if not self.now:
+            self.last = None  # a new group
+        self.now.add(me)
+        self.arrivals += 1
+        return me
+
+    def leave(self, me: Company) -> None:
+        self.now.discard(me)
+
+    async def gathered(self) -> None:
+        while self.hold:
+            seen = self.arrivals
+            await anyio.sleep(HOLD_S)
+            if self.arrivals == seen:
+                return
+
+    def swapped(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """The previous answer of the group in flight together (this one kept for the next), or this one."""
+        previous, self.last = self.last, payload
+        return previous if previous is not None else payload
 
 
 def _usage(generation: Generation) -> dict[str, int]:

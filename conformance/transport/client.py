@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import email.utils
 import json
 import math
@@ -9,6 +10,9 @@ import re
 import threading
 import time
 import zlib
+from collections import deque
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -18,6 +22,7 @@ from httpx_sse import EventSource, SSEError
 
 from conformance.records import RETRY_STATUSES, STILL_OPEN, Exchange, SseEvent, load_json, stream_event_bound
 from conformance.transport import deadline
+from conformance.transport.pacing import Pacing, TokenBucket
 from conformance.transport.redact import Redactor, strip_credentials
 
 __all__ = [
@@ -41,6 +46,9 @@ MAX_RETRY_WAIT_S = 20.0  # total wait a single request may spend honouring Retry
 KEY_WHITESPACE = " \t\r\n\f\v"  # stripped from around a key
 MAX_COUNTED = 2**53  # token counts past this (JSON's exact integers) are not added to the run's totals
 DEFAULT_AUTH = object()  # sentinel: send `Authorization: Bearer <api key>` when a key is set
+KEPT_429 = 8  # the last 429 answers met are kept, for `ratelimit.envelope`
+KEPT_RATELIMIT = 256  # the last answers carrying `x-ratelimit-*` headers are kept (excerpts), for `ratelimit.headers`
+RATELIMIT_PREFIX = "x-ratelimit-"
 
 
 class BudgetExhausted(Exception):
@@ -156,6 +164,9 @@ class TargetClient:
         auth_prefix: str = "Bearer ",
         transport: httpx.BaseTransport | None = None,
         key_variable: str = "CONFORMANCE_API_KEY",
+        rate: float | None = None,
+        concurrency: int = 1,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         """`timeout`: the whole-response deadline of one request (name lookup, connect, TLS, interim responses,
         headers, body or stream): every socket operation gets the time left (`deadline`). `api_key`: surrounding
@@ -164,7 +175,10 @@ class TargetClient:
         `chat_path`, `query`: where chat completions are (Azure: `/openai/deployments/NAME/chat/completions` with
         `api-version`). `auth_header`, `auth_prefix`: how the key is sent (default `Authorization: Bearer KEY`).
         `transport`: an httpx transport to send through instead of the network (an in-process server).
-        `key_variable`: the environment variable the key is in: what curl lines and redacted text name."""
+        `key_variable`: the environment variable the key is in: what curl lines and redacted text name.
+        `rate`: at most this many requests per second (a token bucket every thread shares); None: unpaced.
+        `concurrency`: the requests `slot()` lets be in flight at once at first; a 429 halves it, successes raise
+        it again (`Pacing`). `sleep`: how the client waits (Retry-After, the rate), injected by tests."""
         self.base_url = normalise_base_url(base_url)
         self.public_base_url = strip_credentials(self.base_url)
         self.api_key = checked_key(api_key)
@@ -181,10 +195,34 @@ class TargetClient:
         self.budget_hit = False  # a request was not sent because `max_requests` was reached
         self._lock = threading.Lock()
         self._reserved = 0  # requests of the budget taken by `reserve` and not sent yet
+        self._sleep = sleep
+        self.bucket = TokenBucket(rate, sleep=sleep) if rate is not None else None
+        self.pacing = Pacing(concurrency)
+        # what the run met, for the checks judged on it (`ratelimit.*`); redacted on the way out, like any exchange
+        self.met_429: deque[Exchange] = deque(maxlen=KEPT_429)
+        self.ratelimited_answers: deque[Exchange] = deque(maxlen=KEPT_RATELIMIT)
         self._http = deadline.bound(httpx.Client(timeout=timeout, follow_redirects=False, transport=transport))
 
     def close(self) -> None:
         self._http.close()
+
+    def slot(self) -> AbstractContextManager[None]:
+        """`with client.slot(): client.chat(...)`: blocks while the requests in flight are at the allowance (the
+        run's concurrency at first, lowered by 429s, raised again by successes)."""
+        return self.pacing.slot()
+
+    def allowed_in_flight(self) -> int:
+        return self.pacing.allowed_in_flight()
+
+    def observed(self, kind: str) -> tuple[Exchange, ...]:
+        """What the run met so far, of `kind`: `429` (the last answers with that status, retried or not) or
+        `ratelimit-headers` (the last answers carrying `x-ratelimit-*` headers)."""
+        with self._lock:
+            if kind == "429":
+                return tuple(self.met_429)
+            if kind == "ratelimit-headers":
+                return tuple(self.ratelimited_answers)
+        raise ValueError(f"nothing observed of kind {kind!r}")
 
     @property
     def remaining(self) -> int | None:
@@ -215,6 +253,8 @@ class TargetClient:
                 self.budget_hit = True
                 raise BudgetExhausted(f"--max-requests {self.max_requests} reached")
             self.usage.requests += 1
+        if self.bucket is not None:
+            self.bucket.take()
 
     def chat(
         self,
@@ -256,7 +296,8 @@ class TargetClient:
         while True:
             self._take_budget(reserved and attempts == 0)
             if not raw:
-                self.usage.add_request(body)
+                with self._lock:
+                    self.usage.add_request(body)
             attempts += 1
             error = status = truncated = body_problem = None
             response_headers, text = {}, ""
@@ -290,15 +331,37 @@ class TargetClient:
                 text = received.decode("utf-8", errors="replace")
                 if not truncated:  # a stream cut at its bound may end inside a character
                     body_problem = f"invalid UTF-8 at byte {exc.start}"
+            if status == 429 or any(name.startswith(RATELIMIT_PREFIX) for name in response_headers):
+                met = self._build(body, raw, url, headers, started, attempts, status, response_headers, text)
+                self._observe(dataclasses.replace(met, truncated=truncated, body_problem=body_problem))
+            if status not in RETRY_STATUSES:
+                self.pacing.succeeded()
             if not retry or status not in RETRY_STATUSES or attempts > MAX_RETRIES:
                 break
             wait = _retry_after(response.headers.get("retry-after"), default=1.0 * attempts)
             if waited + wait > self.max_retry_wait:
                 break
-            time.sleep(wait)
+            self._sleep(wait)
             waited += wait
-        events: Any = tuple(parse_events(text)) if "data:" in text else ()
-        exchange = Exchange(
+        exchange = self._build(body, raw, url, headers, started, attempts, status, response_headers, text)
+        exchange = dataclasses.replace(exchange, error=error, truncated=truncated, body_problem=body_problem)
+        self._count_tokens(exchange)
+        return exchange
+
+    def _build(
+        self,
+        body: Any,
+        raw: bool,
+        url: str,
+        headers: dict[str, str],
+        started: float,
+        attempts: int,
+        status: int | None,
+        response_headers: dict[str, str],
+        text: str,
+    ) -> Exchange:
+        """The exchange of an attempt, as received (redaction happens on the way out)."""
+        return Exchange(
             method="POST",
             url=self.redactor.text(strip_credentials(url) + (f"?{urlencode(self.query)}" if self.query else "")),
             request_headers={k: self.redactor.text(v) for k, v in headers.items()},  # for curl lines
@@ -307,15 +370,20 @@ class TargetClient:
             status=status,
             response_headers=response_headers,
             text=text,
-            events=events,
-            error=error,
+            events=tuple(parse_events(text)) if "data:" in text else (),
             elapsed_s=time.monotonic() - started,
             attempts=attempts,
-            truncated=truncated,
-            body_problem=body_problem,
         )
-        self._count_tokens(exchange)
-        return exchange
+
+    def _observe(self, exchange: Exchange) -> None:
+        """Keep what the `ratelimit.*` checks judge, and pace the run: a 429 lowers the in-flight allowance."""
+        with self._lock:
+            if exchange.status == 429:
+                self.met_429.append(exchange.excerpt(4096))
+            if any(name.startswith(RATELIMIT_PREFIX) for name in exchange.response_headers):
+                self.ratelimited_answers.append(exchange.excerpt(1024))
+        if exchange.status == 429:
+            self.pacing.limited()
 
     def _headers(self, accept: str) -> dict[str, str]:
         """What every request sends: what it accepts, the encodings `_Decoder` reads (bounded), the run's key."""
@@ -390,6 +458,10 @@ class TargetClient:
     def _count_tokens(self, exchange: Exchange) -> None:
         if exchange.status != 200:
             return
+        with self._lock:
+            self._add_usage(exchange)
+
+    def _add_usage(self, exchange: Exchange) -> None:
         if exchange.content_type == "text/event-stream":
             for event in exchange.events:
                 try:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from conformance.reference.faults import auth, families, properties, request, response, semantics, stream
+from conformance.reference.faults import auth, families, load, properties, request, response, semantics, stream
 from conformance.reference.faults.ids import SDK_NULL_CONTENT
 from conformance.reference.faults.model import (
     HAND_WRITTEN,
@@ -62,7 +62,15 @@ def _by_name(items: list[T]) -> dict[str, T]:
 
 # in the order `conformance serve --list-faults` shows them
 FAULTS: dict[str, Fault] = _by_name(
-    [*response.FAULTS, *auth.FAULTS, *request.FAULTS, *semantics.FAULTS, *properties.FAULTS, *stream.FAULTS]
+    [
+        *response.FAULTS,
+        *auth.FAULTS,
+        *request.FAULTS,
+        *semantics.FAULTS,
+        *properties.FAULTS,
+        *stream.FAULTS,
+        *load.FAULTS,
+    ]
 )
 PARAMETRIC: dict[str, Parametric] = _by_name(families.PARAMETRIC)
 

@@ -19,6 +19,7 @@ __all__ = [
     "Fault",
     "GenerationHooks",
     "Hooks",
+    "LoadHooks",
     "Parametric",
     "Probe",
     "Proof",
@@ -31,7 +32,7 @@ __all__ = [
     "expect",
 ]
 
-Stage = Literal["request", "generation", "response", "stream", "auth", "wire"]
+Stage = Literal["request", "generation", "response", "stream", "auth", "wire", "load"]
 Body = dict[str, Any]  # a request body, or a completion
 Event = str | Body  # a stream event: a chunk, or raw text sent as is (a comment, `[DONE]`)
 
@@ -83,6 +84,7 @@ class ResponseHooks:
     payload: Callable[[Body, Body], None] | None = None  # (completion, request)
     media_type: str | None = None
     render_error: Callable[[ApiError], tuple[int, str, str] | None] | None = None  # (status, body, media type)
+    headers: Callable[[dict[str, str]], None] | None = None  # the answer's x-ratelimit-* headers, to change
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,19 @@ class WireHooks:
     proxy: Callable[[str, str], AbstractContextManager[str]] | None = None  # (upstream URL, host) -> its URL
     answer_after: int | None = None  # after this many requests, every request gets 503
     crash_first: Callable[[Body], bool] | None = None  # the first such request answers 500, once
+    # the chat request of this number (1: the first) -> answer a 429 with these headers, or None: serve it
+    rate_limit: Callable[[int], dict[str, str] | None] | None = None
+
+
+@dataclass(frozen=True)
+class LoadHooks:
+    """Requests in flight together: with `hold`, each request waits until no other has arrived for a moment, so
+    that requests sent together are in flight together; a request that had company then is acted on by `beside`
+    (the request as the faulty server acts on it), and with `swap` is answered with the previous one's answer."""
+
+    hold: bool = False
+    beside: Callable[[Body], None] | None = None
+    swap: bool = False
 
 
 @dataclass(frozen=True)
@@ -112,6 +127,7 @@ class Hooks:
     response: ResponseHooks = ResponseHooks()
     stream: StreamHooks = StreamHooks()
     wire: WireHooks = WireHooks()
+    load: LoadHooks = LoadHooks()
 
 
 # -- proofs ---------------------------------------------------------------------------------------------------

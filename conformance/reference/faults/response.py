@@ -184,7 +184,7 @@ FAULTS = [
         "choices_string",
         "`choices` is a JSON-encoded string (E2)",
         "response",
-        (expect({SCHEMA, "response.choices"}),),
+        (expect({SCHEMA, "response.choices", "load.no_cross_talk"}),),
         hooks=Hooks(response=ResponseHooks(payload=set_key("choices", json.dumps))),
     ),
     Fault(

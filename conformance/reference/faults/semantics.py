@@ -156,7 +156,7 @@ FAULTS = [
         "limit_floor",
         "a completion limit below 4 is raised to 4",
         "generation",
-        (expect({"semantic.max_completion_tokens.usage", "semantic.max_tokens.usage"}),),
+        (expect({"semantic.max_completion_tokens.usage", "semantic.max_tokens.usage", "load.no_cross_talk"}),),
         hooks=Hooks(generation=GenerationHooks(asked=_limit_floor)),
     ),
     Fault(
@@ -198,7 +198,7 @@ FAULTS = [
         "ignore_n",
         "`n` is silently ignored (one choice)",
         "generation",
-        (expect("semantic.n.choices"),),
+        (expect({"semantic.n.choices", "load.no_cross_talk"}),),
         hooks=Hooks(generation=GenerationHooks(asked=drop("n"))),
     ),
     Fault(
