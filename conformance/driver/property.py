@@ -14,32 +14,24 @@ state on the driver.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import functools
 import json
-import os
 import sys
-import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import hypothesis
 import hypothesis.configuration
-import schemathesis
 from schemathesis.core import NotSet
-from schemathesis.core.parameters import ParameterLocation
 from schemathesis.generation.hypothesis.builder import HypothesisTestConfig, HypothesisTestMode, create_test
-from schemathesis.generation.modes import GenerationMode
 
-from conformance.checks import Check, Facts, infrastructure_problem, make_result
+from conformance.checks import Check, Facts, infrastructure_problem
 from conformance.checks import body as body_of
-from conformance.checks.base import cause_of
 from conformance.checks.properties import (
     Attribution,
     Finding,
@@ -50,18 +42,26 @@ from conformance.checks.properties import (
     unattributed,
     unreproduced,
 )
-from conformance.checks.requests import SAMPLE_TOKEN as SAMPLE_KEY
-from conformance.contract import REQUEST_SCHEMA, Contract
-from conformance.driver.attribution import CAP, PER_RUN, Attributor, costly, is_server_error, ready
+from conformance.contract import REQUEST_SCHEMA
+from conformance.driver.attribution import CAP, Attributor, is_server_error, ready
 from conformance.driver.edges import CAPABILITY_OF, Shape, Spot, companion_control, edge_body, edge_cases, shapes, spots
+from conformance.driver.generation import (
+    DEFAULT_MAX_EXAMPLES,
+    PATH,
+    field_of,
+    hypothesis_home,
+    integer_fields,
+    prepare,
+    schema_for,
+    skip_reason,
+)
+from conformance.driver.layer_results import LayerPart, layer_results
 from conformance.driver.pool import Pool
-from conformance.records import Exchange, Outcome, Result
+from conformance.records import Exchange
 from conformance.transport import BudgetExhausted, TargetClient
 
 __all__ = ["DEFAULT_MAX_EXAMPLES", "LayerPart", "ModeReport", "prepare", "run_layer", "run_mode"]
 
-DEFAULT_MAX_EXAMPLES = 20  # fuzzing examples per generation mode, unless --max-examples
-PATH = "/v1/chat/completions"
 MAX_PROBLEMS_IN_A_ROW = 3  # infrastructure problems in a row (in send order) that stop a mode
 TRIES_PER_CAUSE = 3  # members of one cause attributed at most: a flaky 5xx does not hide a reproducible one
 
@@ -128,97 +128,6 @@ class _Shared:
 
 
 # -- generation -----------------------------------------------------------------------------------------------
-
-
-def _schema(contract: Contract, mode: str, max_examples: int) -> Any:
-    document = copy.deepcopy(contract.document)
-    request = document["components"]["schemas"]["ChatCompletionRequest"]
-    for ranged in contract.ranged_fields():
-        if ranged.pointer.endswith("/additionalProperties"):
-            # generation does not reach the bounds of map values; one sample key with the same schema
-            # (an equivalent contract) lets it send `logit_bias: {"0": 100.01}` and the like
-            node = request["properties"][ranged.name]
-            node["properties"] = {SAMPLE_KEY: copy.deepcopy(node["additionalProperties"])}
-    if mode == "positive":
-        # a closed request schema makes valid bodies ~5x faster to generate; never for negative generation,
-        # where it would produce unknown keys that real servers rightly ignore
-        request["additionalProperties"] = False
-    config = schemathesis.Config.from_dict({"output": {"sanitization": {"sensitive-markers": ["authorization"]}}})
-    schema = schemathesis.openapi.from_dict(document, config=config)
-    schema.config.update(base_url="http://conformance.invalid")
-    schema.config.generation.update(
-        modes=[GenerationMode(mode)],
-        max_examples=max_examples,
-        allow_x00=False,
-        allow_extra_parameters=False,
-        no_shrink=True,
-        database="none",
-    )
-    schema.config.phases.update(phases=["examples", "fuzzing"])
-    return schema
-
-
-def _integer_fields(contract: Contract) -> set[str]:
-    out = set()
-    for name, node in contract.node(f"{REQUEST_SCHEMA}/properties").items():
-        types = node.get("type", [])
-        if "integer" in (types if isinstance(types, list) else [types]):
-            out.add(name)
-    return out
-
-
-def prepare(body: Any, mode: str, facts: Facts, integers: set[str], target: str = "body") -> Any:
-    """Make a generated body cheap and aimed at the target, without repairing what a negative case broke; None
-    when it cannot be sent cheaply (docs/verdicts.md rule 9).
-
-    Every body gets a numeric completion limit of at most `CAP` and `n` at most `MAX_N` (`attribution.costly`).
-    Positive: the run's model, whole floats as integers. Negative: the model only where it is a string (a string is a
-    valid model, so nothing is repaired); when the broken field is a limit or `n`, its value is sent only if it
-    is not a number above the cap, and the other limit carries the cap; the fields the broken `target` depends
-    on are met (so that it is the only break).
-    """
-    if not isinstance(body, dict):
-        return body
-    body = dict(body)
-    if mode == "positive":
-        for name in integers:
-            value = body.get(name)
-            if isinstance(value, float) and value.is_integer():
-                body[name] = int(value)
-        body["model"] = facts.model
-    elif isinstance(body.get("model"), str):
-        body["model"] = facts.model
-    if costly(target, body.get(target)):
-        return None
-    return ready(facts, body, {target} if mode == "negative" else set())
-
-
-def _field_of(case: Any, mode: str) -> str:
-    """The request field a generated case broke (negative) or is about, when schemathesis says; else `body`."""
-    data = case.meta.phase.data if case.meta is not None else None
-    description = getattr(data, "description", None) or ""
-    if mode == "negative":
-        for mutation in getattr(data, "mutations", ()) or ():
-            if mutation.path:
-                return str(mutation.path[0])
-    head = description.split(":", 1)[0].split(" ", 1)[0]
-    if head and ":" in description and head.isidentifier():
-        return head
-    return "body"
-
-
-def _skip_reason(case: Any) -> str | None:
-    """Cases this layer does not send: other methods (not part of the contract) and header mutations (the
-    auth checks own those; our client always sends the key, which would repair them)."""
-    if case.method.upper() != "POST":
-        return "another HTTP method"
-    header = case.meta.components.get(ParameterLocation.HEADER) if case.meta is not None else None
-    if header is not None and header.mode.is_negative:
-        return "a header mutation"
-    return None
-
-
-# -- sending and judging -------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -476,9 +385,9 @@ def _shapes(sender: _Sender, refused: frozenset[str]) -> None:
 
 def _generated(sender: _Sender, max_examples: int) -> None:
     facts, mode = sender.facts, sender.mode
-    schema = _schema(facts.contract, mode, max_examples)
+    schema = schema_for(facts.contract, mode, max_examples)
     operation = schema[PATH]["POST"]
-    integers = _integer_fields(facts.contract)
+    integers = integer_fields(facts.contract)
     validator = facts.contract.fast(REQUEST_SCHEMA)
 
     # generated in order first (what is generated does not depend on any answer), then sent, then judged in order
@@ -486,10 +395,10 @@ def _generated(sender: _Sender, max_examples: int) -> None:
 
     def one(case: Any) -> None:
         phase = case.meta.phase.name.value if case.meta is not None else "fuzzing"
-        if _skip_reason(case):
+        if skip_reason(case):
             sender.report.not_sent += 1
             return
-        target = _field_of(case, mode)
+        target = field_of(case, mode)
         body = prepare(case.body, mode, facts, integers, target)
         if body is None:
             sender.report.not_sent += 1  # it would be costly: a limit or `n` above the cap
@@ -569,35 +478,6 @@ def run_mode(
 # -- results ---------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class LayerPart:
-    """One mode's results (its summary first, then its new findings), and when it ran (ms since the epoch)."""
-
-    check: Check
-    results: tuple[Result, ...]
-    start_ms: int
-    stop_ms: int
-
-
-@contextlib.contextmanager
-def _hypothesis_home() -> Iterator[str]:
-    """Where Hypothesis keeps its caches during the layer: the user's cache directory (`$XDG_CACHE_HOME` or
-    `~/.cache`, under `conformance/hypothesis`), so its table of the characters a codec can encode (about 3 s of
-    CPU to build) is built once per machine, not once per run; a temporary directory when that is not writable.
-    No example database is kept (`database=None`): nothing there changes what a run sends."""
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "conformance" / "hypothesis"
-    try:
-        base.mkdir(parents=True, exist_ok=True)
-        probe = base / f".probe-{os.getpid()}"
-        probe.write_text("")
-        probe.unlink()
-    except OSError:
-        with tempfile.TemporaryDirectory(prefix="conformance-hypothesis-") as home:
-            yield home
-        return
-    yield str(base)
-
-
 def run_layer(
     facts: Facts,
     client: TargetClient,
@@ -613,7 +493,7 @@ def run_layer(
     shared = _Shared(Attributor(facts, client))
     reports: list[tuple[Check, ModeReport, int, int]] = []
     pool = Pool(concurrency) if concurrency > 1 else None
-    with _hypothesis_home() as home:
+    with hypothesis_home() as home:
         # Hypothesis keeps caches under ./.hypothesis: a run leaves nothing in the user's working directory
         hypothesis.configuration.set_hypothesis_home_dir(home)
         try:
@@ -629,93 +509,4 @@ def run_layer(
             if pool is not None:
                 pool.shutdown()
     interrupted = any(report.stopped == "interrupted" for _, report, _, _ in reports)
-    return _results(facts.contract, reports), interrupted
-
-
-def _results(contract: Contract, reports: list[tuple[Check, ModeReport, int, int]]) -> tuple[LayerPart, ...]:
-    """Each mode's summary result, then one result per finding id no earlier mode reported. Per id, the finding
-    reported is the best one any mode found (a reproduced failure beats a flaky one); an id found again in a
-    later mode is counted in the message."""
-    first_mode: dict[str, str] = {}
-    best: dict[str, Finding] = {}
-    for _, report, _, _ in reports:
-        for fid, finding in report.findings.items():
-            first_mode.setdefault(fid, report.mode)
-            if fid not in best or finding.beats(best[fid]):
-                best[fid] = finding
-    later: dict[str, list[str]] = {}
-    for _, report, _, _ in reports:
-        for fid in report.findings:
-            if first_mode[fid] != report.mode:
-                later.setdefault(fid, []).append(f" (and {report.counts[fid]} in {report.mode} generation)")
-    return tuple(
-        LayerPart(check, _mode_results(contract, check, report, first_mode, later, best), start, stop)
-        for check, report, start, stop in reports
-    )
-
-
-def _mode_results(
-    contract: Contract,
-    check: Check,
-    report: ModeReport,
-    first_mode: dict[str, str],
-    later: dict[str, list[str]],
-    best: dict[str, Finding],
-) -> tuple[Result, ...]:
-    mode = report.mode
-    phases = ", ".join(f"{phase} {count}" for phase, count in sorted(report.by_phase.items())) or "none"
-    outcomes = {f.outcome for f in report.findings.values()}
-    worst = next((o for o in (Outcome.FAILED, Outcome.WARNED) if o in outcomes), Outcome.PASSED)
-    outcome = worst if report.sent else Outcome.SKIPPED
-    if outcome in (Outcome.PASSED, Outcome.SKIPPED) and report.infrastructure:
-        outcome = Outcome.ERROR  # it could not judge what it was to send: never a pass (docs/verdicts.md rule 5)
-    summary = (
-        f"{report.sent} {mode} requests ({phases}), {report.attribution} attribution requests, "
-        f"{report.not_sent} not sent (costly values, other methods, header mutations); "
-        f"{len(report.findings)} distinct findings"
-    )
-    summary += f"; {report.causes} causes attributed"
-    if report.unanswered:
-        summary += f"; {report.unanswered} requests got no judgeable answer ({report.last_problem[:160]})"
-    if report.unattributed:
-        summary += f"; {report.unattributed} reported under `body` unattributed (attribution budget of {PER_RUN} spent)"
-    first = next((f for f in report.findings.values() if f.outcome is outcome), None)
-    if first is not None:
-        summary = f"{first.id} is {outcome.value}: " + summary
-    if report.stopped:
-        summary += f"; stopped early: {report.stopped}"
-    shown = first.exchanges[-1:] if first is not None else ()
-    out = [
-        make_result(
-            contract,
-            check.id,
-            check.pointer,
-            check.field,
-            outcome,
-            summary,
-            level=check.level,
-            exchanges=shown,
-            cause=cause_of(first.id, first.outcome, first.exchanges, first.cause) if first is not None else None,
-        )
-    ]
-    for fid in report.findings:
-        if first_mode[fid] != mode:  # the same id from an earlier mode: counted there, never reported twice
-            continue
-        finding = best[fid]
-        count = report.counts[fid]
-        message = finding.message + (f" ({count} requests)" if count > 1 else "") + "".join(later.get(finding.id, []))
-        out.append(
-            make_result(
-                contract,
-                finding.id,
-                finding.pointer,
-                None if finding.field == "body" else finding.field,
-                finding.outcome,
-                message,
-                exchanges=finding.exchanges,
-                level="MUST",
-                evidence=finding.evidence,
-                cause=finding.cause,
-            )
-        )
-    return tuple(out)
+    return layer_results(facts.contract, reports), interrupted
