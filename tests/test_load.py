@@ -89,7 +89,7 @@ def test_the_probe_stays_within_its_budget(tmp_path: Path) -> None:
 
 def test_the_probe_judges_a_bad_429(tmp_path: Path) -> None:
     """A 429 without the envelope or Retry-After, met by the probe (which does not retry it): failed."""
-    code, data = run_in_process(tmp_path, ("rate_limited_bare",), args=RATELIMIT, probe_rate_limit=10)
+    code, data = run_in_process(tmp_path, ("rate_limited_bare",), args=RATELIMIT, probe_rate_limit=10, concurrency=4)
     assert code == 1 and outcome_ids(data, "failed") == {"ratelimit.envelope"}
     # the preflight, then the probe up to the third request's 429 (four in flight: three more may have been sent)
     assert 3 <= data["totals"]["requests"] <= 3 + 3

@@ -115,6 +115,9 @@ class Recipe:
     after: tuple[Recipe, ...] = ()
     # recipes of a check with the same `batch` are sent together, concurrently, as one batch (the `load.*` checks)
     batch: str | None = None
+    # sent with no other request of the run in flight: what it shows must not depend on a server's batching
+    # (seed reproducibility "when sent alone"), whatever --concurrency is
+    alone: bool = False
     # not a request: what the run met of this kind (`observed`), each an exchange handed to the judge
     observe: str | None = None
 

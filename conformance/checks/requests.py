@@ -127,5 +127,6 @@ MISSING_MESSAGES = Recipe(
 LOGIT_CONTROL = Recipe(  # a neutral bias on the sample token: is the token id itself accepted?
     "request.logit_bias.control", lambda facts, _: Request(body(facts, logit_bias={SAMPLE_TOKEN: 0}))
 )
-FREE = Recipe("semantic.free", lambda facts, _: Request(free_body(facts)))
-FREE_AGAIN = Recipe("semantic.free.again", lambda facts, _: Request(free_body(facts)))
+# sent alone: seed reproducibility is judged on requests that no other request rode beside (load.* send batches)
+FREE = Recipe("semantic.free", lambda facts, _: Request(free_body(facts)), alone=True)
+FREE_AGAIN = Recipe("semantic.free.again", lambda facts, _: Request(free_body(facts)), alone=True)

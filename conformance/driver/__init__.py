@@ -40,6 +40,14 @@ __all__ = ["MAX_CONSECUTIVE_ERRORS", "Driver", "selected"]
 MAX_CONSECUTIVE_ERRORS = 3
 
 
+def _recipes(recipes: Iterable[Recipe]) -> list[Recipe]:
+    """`recipes` and the recipes each is built after."""
+    out: list[Recipe] = []
+    for recipe in recipes:
+        out += [recipe, *_recipes(recipe.after)]
+    return out
+
+
 def _keys(recipes: Iterable[Recipe]) -> set[str]:
     """The cache keys of `recipes` and of the recipes each is built after."""
     out: set[str] = set()
@@ -106,6 +114,8 @@ class Driver:
             for result in _timed(results, time.monotonic() - started, wall, time.time()):
                 self._record(result, planned=result.id == check.id)
             for key in _keys(check.recipes):  # judged by every check that reads it: keep an excerpt only
+                if key in self.cache:
+                    self._futures.pop(key, None)  # answered: no longer in the window of what is sent ahead
                 if last_use.get(key) == i and key in self.cache:
                     self.cache[key] = self.cache[key].excerpt()
 
@@ -118,16 +128,19 @@ class Driver:
         if self._pool is None:
             return
         self._ahead = max(self._ahead, position)
-        while self._ahead < len(chosen) and self._unanswered() < self.concurrency:
+        while self._ahead < len(chosen) and len(self._futures) < self.concurrency:
             check = chosen[self._ahead]
-            self._ahead += 1
             if check.kind == "property" or self._skip_reason(check) is not None:
+                self._ahead += 1
                 continue
+            if any((r.alone or r.batch or r.observe) and r.key not in self.cache for r in _recipes(check.recipes)):
+                # sent when judged (alone, as a batch, or not at all), with nothing else submitted meanwhile
+                if self._ahead == position:
+                    self._ahead += 1
+                return  # nothing past it is submitted before it is judged
+            self._ahead += 1
             for recipe in check.recipes:
                 self._submit(recipe)
-
-    def _unanswered(self) -> int:
-        return sum(not future.done() for future in self._futures.values())
 
     def _submit(self, recipe: Recipe) -> None:
         if recipe.key in self.cache or recipe.key in self._futures or self._pool is None:
