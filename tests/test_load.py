@@ -65,7 +65,7 @@ def test_a_batch_does_not_depend_on_the_runs_concurrency(tmp_path: Path) -> None
 def test_the_batch_is_sent_at_once_or_not_at_all(tmp_path: Path) -> None:
     """A budget that cannot pay for the whole batch sends none of it: the check is skipped, the run incomplete."""
     code, data = run_in_process(tmp_path, args=RunArgs(only=("load.no_cross_talk",)), max_requests=3)
-    assert code == 3 and data["totals"]["requests"] == 1
+    assert code == 3 and data["totals"]["requests"] == 2  # the preflight and `n` sent alone, none of the batch
     (result,) = data["results"]
     assert result["outcome"] == "skipped" and "--max-requests 3" in result["message"]
 
