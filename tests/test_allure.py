@@ -18,7 +18,7 @@ EXPECTED = {
     "Schema violation": {"response.created", "response.minimal.schema"},
     "Server error on bad input": {f"request.temperature.{n}" for n in ("above_maximum", "below_minimum",
                                                                       "far_above_maximum", "far_below_minimum")},
-    "Unsupported capability": {"request.n.accepted", "semantic.n.choices"},
+    "Unsupported capability": {"request.n.accepted", "semantic.n.choices", "load.no_cross_talk"},
 }  # fmt: skip
 
 

@@ -150,12 +150,13 @@ class _Sender:
         target that does not answer a body that is not JSON is sent no more of them."""
         out: list[Exchange | None] = [None] * len(items)
         waiting: list[tuple[int, Callable[[], Exchange], Future[Exchange] | None]] = []
+        cut: str | None = None
         for i, (body, raw) in enumerate(items):
             if self.report.stopped or (raw and self.report.raw_unanswered):
                 self.report.not_sent += 1
                 continue
-            if not self.client.reserve():
-                self.report.stopped = f"--max-requests {self.client.max_requests} reached"
+            if not self.client.reserve():  # the rest is beyond the budget: the mode stops after what was reserved
+                cut = f"--max-requests {self.client.max_requests} reached"
                 self.report.not_sent += len(items) - i
                 break
             request: Callable[[], Exchange] = functools.partial(_slotted, self.client, body, raw)
@@ -186,6 +187,8 @@ class _Sender:
                 continue
             self.report.problems_in_a_row = 0
             out[i] = exchange
+        if cut is not None and not self.report.stopped:
+            self.report.stopped = cut
         return out
 
     def judge(
