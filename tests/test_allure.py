@@ -51,7 +51,8 @@ def test_two_targets_render_in_one_allure_report_with_their_categories(tmp_path:
     categories = json.loads((out / "widgets" / "categories.json").read_text())
     found = {categories["nodes"][root]["name"]: set(leaves(categories["nodes"], root)) for root in categories["roots"]}
     assert found == EXPECTED
-    with_attachments = [json.loads(p.read_text()) for p in (runs[0] / "allure-results").glob("*-result.json")]
+    every = [json.loads(p.read_text()) for p in (runs[0] / "allure-results").glob("*-result.json")]
+    with_attachments = [r for r in every if r["name"] != "ratelimit.envelope"]  # no 429 met: it sent nothing
     assert all(r["attachments"] for r in with_attachments), [
         r["name"] for r in with_attachments if not r["attachments"]
     ]
