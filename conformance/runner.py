@@ -183,19 +183,14 @@ def run(settings: RunSettings) -> int:
     """Run the suite against the target of `settings`; write reports; return the exit code. A SIGINT or SIGTERM
     at any moment of it ends in reports (`conformance.interrupts`)."""
     with interrupts.session():
-        seed = settings.seed if settings.seed is not None else random.randrange(2**31)
-        started = _now()
-        planned = plan(settings.contract)
-        with _target(settings) as target:
-            client = _client(settings, target)
+        with opened(settings) as session:
             try:
-                ran = _send(settings, target, client, seed, planned)
+                ran = _send(settings, session.target, session.client, session.seed, session.planned)
             finally:
-                client.close()
                 interrupts.reporting()
         if ran.usage_error:
             return EXIT_USAGE
-        return _report(settings, target, client, seed, started, ran)
+        return _report(settings, session.target, session.client, session.seed, session.started, ran)
 
 
 @dataclass
