@@ -86,7 +86,8 @@ def assert_same_verdicts(original: dict[str, Any], again: dict[str, Any], but: s
     before, after = by_id(original), by_id(again)
     assert list(before) == list(after)  # the same results, in the same order
     for rid, result in before.items():
-        if rid.startswith("property.") or rid in but:
+        # the property layer and ratelimit.* (judged on what the run met: 429s are not saved) are copied, marked
+        if rid.startswith(("property.", "ratelimit.")) or rid in but:
             continue
         assert {k: after[rid].get(k) for k in COMPARED} == {k: result.get(k) for k in COMPARED}, rid
 
@@ -106,7 +107,7 @@ def test_a_full_run_is_rejudged_exactly_with_nothing_sent(tmp_path: Path, monkey
     assert again["totals"]["requests"] == 0 and again["rejudged"]["sends_refused"] == 0
     assert again["rejudged"]["changed"] == []
     assert_same_verdicts(original, again)
-    layer = {r["id"] for r in original["results"] if r["id"].startswith("property.")}
+    layer = {r["id"] for r in original["results"] if r["id"].startswith(("property.", "ratelimit."))}
     assert layer and set(again["rejudged"]["not_rejudged"]) == layer
     assert all(by_id(again)[rid]["message"].startswith("not re-judged") for rid in layer)
     assert again["rejudged"]["from"] == str(run_dir)
@@ -135,7 +136,8 @@ def test_rejudge_says_what_was_not_recorded(tmp_path: Path, capsys: pytest.Captu
     cut = {r["id"] for r in original["results"] if r["message"].startswith("not run: --max-requests 30 reached")}
     assert cut and original["status"] == "INCOMPLETE"
     unconfirmed = [r for r in original["results"] if "repeat was not sent (--max-requests" in r["message"]]
-    assert unconfirmed and {r["outcome"] for r in unconfirmed} == {"warned"}  # a 5xx the cap left unrepeated
+    # a 5xx the cap left unrepeated is warned; whether one is met depends on what the send-ahead window reserved
+    assert {r["outcome"] for r in unconfirmed} <= {"warned"}
     capsys.readouterr()
     code = main(["rejudge", str(run_dir), "--report-dir", str(tmp_path / "again")])
     out = capsys.readouterr()
