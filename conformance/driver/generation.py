@@ -35,6 +35,7 @@ __all__ = [
     "generated_bound",
     "hypothesis_home",
     "integer_fields",
+    "no_local_constants",
     "prepare",
     "schema_for",
     "shape_requests",
@@ -224,6 +225,31 @@ def shape_requests(facts: Facts, mode: str, refused: frozenset[str]) -> list[Pla
         control = _companion(facts, shape.field) or ((whole, path, True) if shape.label != "whole" and whole else None)
         planned.append(Planned("optional shapes", body, False, (shape.top,), shape.field, control))
     return planned
+
+
+@contextlib.contextmanager
+def no_local_constants() -> Iterator[None]:
+    """Hypothesis draws, now and then, the constants it finds in the source of every local module loaded: what a
+    seed generates would then depend on which modules the process has imported (the command line, the pytest
+    plugin, a test session) and on any edit of our own code. During generation it sees none, so the same seed sends
+    the same requests in every process. Hypothesis' internals: where they are not as expected, nothing is changed."""
+    try:
+        from hypothesis.internal.cache import LRUCache
+        from hypothesis.internal.conjecture import providers
+
+        saved = providers._get_local_constants, providers.CONSTANTS_CACHE
+        empty = copy.deepcopy(providers._local_constants)
+        for kind in ("integers", "floats", "bytes", "strings"):
+            getattr(empty, kind).clear()
+    except (ImportError, AttributeError, TypeError):  # pragma: no cover - another Hypothesis
+        yield
+        return
+    providers._get_local_constants = lambda: empty
+    providers.CONSTANTS_CACHE = LRUCache(1024)
+    try:
+        yield
+    finally:
+        providers._get_local_constants, providers.CONSTANTS_CACHE = saved
 
 
 def _examples(operation: Any) -> int:
