@@ -145,6 +145,8 @@ class Exchange:
     repeat: Exchange | None = None  # an identical repeat, sent after a server error (docs/verdicts.md rule 10)
     truncated: str | None = None  # why the answer was not read to its end (a stream past its bound)
     body_problem: str | None = None  # why the body cannot be read as text (invalid UTF-8), from the transport
+    # why a retry (the transport's) or the identical repeat of a 5xx (rule 10) it needed was not sent: a budget
+    not_repeated: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "request_headers", _frozen_map(self.request_headers))
@@ -154,6 +156,10 @@ class Exchange:
     def with_repeat(self, repeat: Exchange) -> Exchange:
         """This exchange with the identical repeat sent after its server error (rule 10)."""
         return dataclasses.replace(self, repeat=repeat)
+
+    def without_repeat(self, why: str) -> Exchange:
+        """This exchange, its server error not repeated because a budget did not allow it (rule 10): not confirmed."""
+        return dataclasses.replace(self, not_repeated=why)
 
     @property
     def content_type(self) -> str:

@@ -12,6 +12,7 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -31,9 +32,13 @@ from conformance.checks import (
 from conformance.contract import Contract
 from conformance.driver import Driver
 from conformance.driver.clients import installed
+from conformance.driver.saved import SAVED, Recorder, facts_json
 from conformance.records import Exchange, Outcome, Result
 from conformance.report import RunInfo, by_cause, totals, write_reports
-from conformance.transport import TargetClient, strip_credentials, visible
+from conformance.transport import EXTRA_BUDGET, RETRY_BUDGET, TargetClient, strip_credentials, visible
+
+if TYPE_CHECKING:
+    from conformance.driver.plan import Plan
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -44,7 +49,9 @@ __all__ = [
     "Opened",
     "RunSettings",
     "concurrency_of",
+    "exit_code",
     "opened",
+    "plan_of",
     "run",
 ]
 
@@ -137,6 +144,8 @@ class Ran:
     stopped: str | None = None
     usage_error: bool = False
     facts: Facts | None = None  # what the checks knew (the completion limit settled by the preflight), if it got so far
+    plan: Plan | None = None  # the ceilings stated before sending
+    recorder: Recorder | None = None  # the exchanges judged, saved with the reports (`conformance rejudge`)
 
 
 def unknown_model(model: str, preflight: Exchange, client: TargetClient) -> str | None:
@@ -274,6 +283,8 @@ def _client(settings: RunSettings, target: Target) -> TargetClient:
         key_variable=settings.key_variable,
         rate=settings.rate,
         concurrency=concurrency_of(settings, target.is_reference),
+        retry_budget=RETRY_BUDGET,
+        extra_budget=EXTRA_BUDGET,
     )
 
 
@@ -283,7 +294,10 @@ def _send(settings: RunSettings, target: Target, client: TargetClient, seed: int
     profile = settings.contract.profile
     _say(f"conformance {__version__}: target {shown_url}, model {target.model}, profile {profile}, seed {seed}")
     driver: Driver | None = None
+    ceilings: Plan | None = None
+    recorder = Recorder(client.redactor, settings.max_response_bytes)
     try:
+        ceilings = _stated_plan(settings, bool(target.api_key), planned)
         with interrupts.armed():
             facts = _facts(settings, target, seed)
             preflight = _preflight(facts, client)
@@ -297,17 +311,55 @@ def _send(settings: RunSettings, target: Target, client: TargetClient, seed: int
                 return Ran(stopped=client.redactor.clean(problem))
             facts = _limit_facts(facts, client, preflight)
             driver = _driver(settings, facts, client, preflight, planned, concurrency_of(settings, target.is_reference))
+            driver.recorder = recorder
             driver.run(planned)
     except KeyboardInterrupt:
         done = tuple(driver.results) if driver else ()
-        return Ran(done + tuple(_not_run(planned, settings, {r.id for r in done}, "interrupted")), "interrupted")
+        not_run = tuple(_not_run(planned, settings, {r.id for r in done}, "interrupted"))
+        facts_then = driver.facts if driver else None
+        return Ran(done + not_run, "interrupted", facts=facts_then, plan=ceilings, recorder=recorder)
     stopped = driver.stop_reason
     if stopped is None and client.budget_hit:
         stopped = f"incomplete: --max-requests {client.max_requests} reached before every check ran"
     # nothing planned vanishes: a check that ended without a record is an error
     done = tuple(driver.results)
     missing = _not_run(planned, settings, {r.id for r in done}, "it ended without a record", Outcome.ERROR)
-    return Ran(done + tuple(missing), stopped, facts=driver.facts)
+    return Ran(done + tuple(missing), stopped, facts=driver.facts, plan=ceilings, recorder=recorder)
+
+
+def plan_of(settings: RunSettings, api_key_given: bool, checks: list[Check] | None = None) -> Plan:
+    """The ceilings of a run of `settings` (`conformance plan`), before any traffic."""
+    from conformance.driver.plan import plan_run  # imports the property layer's generator: only when planning
+
+    return plan_run(
+        settings.contract,
+        checks=checks,
+        only=settings.only,
+        skip=settings.skip,
+        max_examples=settings.max_examples,
+        max_requests=settings.max_requests,
+        declared=settings.capabilities,
+        api_key_given=api_key_given,
+        bearer_auth=_bearer(settings),
+        probe_rate_limit=settings.probe_rate_limit,
+    )
+
+
+def _stated_plan(settings: RunSettings, api_key_given: bool, planned: list[Check]) -> Plan | None:
+    """The run's plan, said on stderr before anything is sent; None (and said) if it could not be made: a bug of
+    ours in planning must not stop a run."""
+    try:
+        ceilings = plan_of(settings, api_key_given, planned)
+    except Exception as exc:
+        _say(f"conformance: the plan could not be made ({type(exc).__name__}: {exc}); the run goes on without it")
+        return None
+    for line in ceilings.lines():
+        _say(line)
+    return ceilings
+
+
+def _bearer(settings: RunSettings) -> bool:
+    return settings.auth_header.lower() == "authorization" and settings.auth_prefix == "Bearer "
 
 
 def _facts(settings: RunSettings, target: Target, seed: int) -> Facts:
@@ -319,7 +371,7 @@ def _facts(settings: RunSettings, target: Target, seed: int) -> Facts:
         frozenset(settings.capabilities),
         api_key_given=bool(target.api_key),
         clients=installed(),
-        bearer_auth=settings.auth_header.lower() == "authorization" and settings.auth_prefix == "Bearer ",
+        bearer_auth=_bearer(settings),
     )
 
 
@@ -328,6 +380,10 @@ def _preflight(facts: Facts, client: TargetClient) -> Exchange:
     preflight = client.chat(body(facts))
     if not is_server_error(preflight):
         return preflight
+    if client.remaining == 0:
+        return preflight.without_repeat(f"--max-requests {client.max_requests} reached")
+    if not client.take_retry():
+        return preflight.without_repeat(client.retry_spent)
     repeat = client.chat(body(facts))
     if is_server_error(repeat):
         return preflight.with_repeat(repeat)
@@ -377,7 +433,25 @@ def _report(
         results = settings.baseline.apply(results, stopped=ran.stopped)
     code = exit_code(results, ran.stopped, settings.strict_baseline)
     info = run_info(settings, target, client, seed, started, code, ran.stopped)
-    write_reports(results, info, settings.report_dir)
+    if ran.plan is not None:
+        info = dataclasses.replace(info, plan=ran.plan.to_json())
+    files = {}
+    if ran.recorder is not None and ran.facts is not None:
+        header = {
+            "tool": __version__,
+            "spec_path": info.spec_path,
+            "spec_sha256": info.spec_sha256,
+            "profile": info.profile,
+            "model": info.model,
+            "seed": seed,
+            "only": settings.only,
+            "skip": settings.skip,
+            "started_at": started,
+            "facts": facts_json(ran.facts),
+            "max_response_bytes": settings.max_response_bytes,
+        }
+        files[SAVED] = ran.recorder.payload(header)
+    write_reports(results, info, settings.report_dir, files)
     if show:
         _print_summary(results, info, settings.report_dir)
     return info.exit_code
@@ -411,6 +485,7 @@ def run_info(
         largest_completion_limit=client.usage.largest_limit,
         prompt_tokens=client.usage.prompt_tokens,
         completion_tokens=client.usage.completion_tokens,
+        retries=client.retries,
         reference=target.is_reference,
         target_name=settings.target_name,
         baseline=settings.baseline.path if settings.baseline else None,
@@ -472,7 +547,13 @@ def _print_summary(results: list[Result], info: RunInfo, report_dir: Path) -> No
         _show(f"  {r.outcome.value:<7} {r.id}: {r.message.splitlines()[0][:160]}")
     if len(shown) > 15:
         _show(f"  ... and {len(shown) - 15} more in {report_dir / 'summary.md'}")
+    if info.plan is not None:
+        _show(
+            f"used {info.requests} of at most {info.plan['requests']} requests planned ({info.retries} retries and "
+            f"repeats), {info.completion_tokens} of at most {info.plan['completion_tokens']} completion tokens"
+        )
     if info.stopped:
         _show(f"stopped: {info.stopped}")
-    _show(f"reports: {report_dir}/ (summary.json, summary.md, junit.xml, allure-results/)")
+    saved = f", {SAVED}" if (report_dir / SAVED).exists() else ""
+    _show(f"reports: {report_dir}/ (summary.json, summary.md, junit.xml, allure-results/{saved})")
     _show(f"exit {info.exit_code}: {exit_reason(results, info)}")

@@ -19,7 +19,10 @@ ALLOWED = {
     "reference": {"contract"},
     "interrupts": set(),
     "runner": {"records", "contract", "transport", "checks", "driver", "report", "reference", "baseline", "interrupts"},
-    "cli": {"runner", "contract", "reference", "checks", "config", "baseline", "report", "driver", "transport"},
+    "rejudge": {"records", "contract", "checks", "driver", "transport", "report", "runner"},
+    "cli": {
+        "runner", "contract", "reference", "checks", "config", "baseline", "report", "driver", "transport", "rejudge",
+    },
     "entry": {"interrupts", "cli"},
     "plugin": {"cli", "runner", "checks", "contract", "records", "report", "transport"},
     "__main__": {"entry"},

@@ -43,6 +43,16 @@ def test_503_gives_up_after_two_retries() -> None:
     assert exchange.status == 503 and exchange.attempts == 3 and len(seen) == 3
 
 
+def test_retries_keep_to_the_run_s_retry_budget() -> None:
+    """Retries (and rule 10's repeats, which take from the same budget) are bounded per run, not only per request:
+    past the budget a request is answered with what its last attempt got, and says why it was not retried."""
+    client, seen = client_answering(httpx.Response(503, headers={"retry-after": "0"}), retry_budget=3)
+    first, second, third = (client.chat({"model": "m", "messages": []}) for _ in range(3))
+    assert (first.attempts, second.attempts, third.attempts) == (3, 2, 1) and len(seen) == 6
+    assert first.not_repeated is None and "budget of 3 retries" in str(second.not_repeated)
+    assert client.retries == 3 and client.retries_held == 2 and not client.take_retry()
+
+
 def test_retry_after_beyond_the_bound_is_not_waited() -> None:
     client, seen = client_answering(httpx.Response(429, headers={"retry-after": "3600"}), max_retry_wait=5)
     exchange = client.chat({"model": "m", "messages": []})

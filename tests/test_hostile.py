@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import KEY, echoed_forms, run_cli, summary
+from conftest import KEY, echoed_forms, report_text, run_cli, summary
 from hostile import hostile_server
 
 PEAK_MB_LIMIT = 400
@@ -54,7 +54,7 @@ def assert_reports_valid(report_dir: Path) -> None:
         json.loads(path.read_text())
     for path in report_dir.rglob("*"):
         if path.is_file():
-            text = path.read_text(encoding="utf-8")
+            text = report_text(path, errors="strict")
             assert not any(ch in text for ch in "\x00\x07\x1b\x9b"), path
 
 
@@ -125,7 +125,7 @@ def test_a_target_echoing_the_key_in_every_form_leaks_it_nowhere(tmp_path: Path)
         )  # fmt: skip
     assert proc.returncode in (0, 1), proc.stderr[-2000:]
     texts: dict[str, Any] = {"console": proc.stdout + proc.stderr}
-    texts |= {str(p): p.read_text() for p in tmp_path.rglob("*") if p.is_file()}
+    texts |= {str(p): report_text(p, errors="strict") for p in tmp_path.rglob("*") if p.is_file()}
     for where, text in texts.items():
         assert not any(form in text for form in echoed_forms(KEY)), where
     assert "$CONFORMANCE_API_KEY" in (tmp_path / "summary.md").read_text() + texts["console"]

@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import KEY, assert_no_key
+from conftest import KEY, assert_no_key, report_text
 from hostile import FREE_WORDS, RawServer, raw_server
 from jsonschema import Draft202012Validator
 
@@ -50,7 +50,7 @@ class Ran:
         """The console and every file the run left."""
         texts = {"console": self.out + self.err}
         if self.report_dir.exists():
-            texts |= {str(p): p.read_text(errors="replace") for p in self.report_dir.rglob("*") if p.is_file()}
+            texts |= {str(p): report_text(p) for p in self.report_dir.rglob("*") if p.is_file()}
         return texts
 
     @property

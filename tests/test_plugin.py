@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import KEY, MODEL, ROOT, echoed_forms, outcome_ids, summary
+from conftest import KEY, MODEL, ROOT, echoed_forms, outcome_ids, report_text, summary
 
 from conformance.reference import ServerConfig, create_app, running_server, serving
 
@@ -208,7 +208,7 @@ def test_the_example_checks_pass_on_the_reference_and_fail_on_the_faults_they_ta
         result = next(r for r in data["results"] if r["id"] == f"custom.test_{red}")
         assert result["reproduce"].startswith("curl ") and "$CONFORMANCE_API_KEY" in result["reproduce"]
         for path in (tmp_path / "reports").rglob("*"):
-            text = path.read_text(errors="replace") if path.is_file() else ""
+            text = report_text(path) if path.is_file() else ""
             assert not any(form in text for form in echoed_forms(KEY)), path
     out = tmp_path / "site"
     built = subprocess.run(

@@ -267,7 +267,8 @@ def infrastructure_problem(contract: Contract, exchange: Exchange) -> str | None
     if exchange.error:
         return f"no answer from the target: {exchange.error}"
     if exchange.status in RETRY_STATUSES:
-        return f"HTTP {exchange.status} after {exchange.attempts} attempt(s)"
+        held = f" ({exchange.not_repeated})" if exchange.not_repeated else ""
+        return f"HTTP {exchange.status} after {exchange.attempts} attempt(s){held}"
     return provider_state(contract, exchange)
 
 
@@ -308,6 +309,9 @@ def precondition(
             return Verdict(Outcome.ERROR, problem, (exchange,))
     for exchange in exchanges:
         repeat = exchange.repeat
+        if is_server_error(exchange) and repeat is None and exchange.not_repeated:
+            reason = f"a 5xx not confirmed: its identical repeat was not sent ({exchange.not_repeated})"
+            return Verdict(Outcome.WARNED, reason, (exchange,), evidence=f"got {exchange.describe(200)}")
         if is_server_error(exchange) and repeat is not None and not is_server_error(repeat):
             reason = "a 5xx that an identical repeat did not reproduce (it fails only when its repeat agrees)"
             evidence = f"got {exchange.describe(200)}, then {repeat.describe(200)}"

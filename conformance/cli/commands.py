@@ -1,10 +1,13 @@
-"""The other commands: `list`, `serve`, `coverage`, `report`, `baseline`, `config`."""
+"""The other commands: `plan` (a run's ceilings, before any traffic), `rejudge` (a saved run judged again), `list`,
+`serve`, `coverage`, `report`, `baseline`, `config`."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +17,12 @@ from conformance.baseline import Baseline, BaselineError, baseline_from_summary
 from conformance.cli.group import (
     cli,
 )
-from conformance.config import ConfigError, config_schema, load_config
+from conformance.cli.inputs import _check_text, _checked_key, _report_dir_held
+from conformance.cli.run import _planned_targets, _settings, run_command
+from conformance.config import ConfigError, Target, config_schema, load_config
 from conformance.contract import PROFILES, ContractError, load_contract
-from conformance.runner import EXIT_FAILED
+from conformance.runner import EXIT_FAILED, RunSettings, plan_of
+from conformance.transport import visible
 
 TABLE_BEGIN, TABLE_END = "<!-- checks:begin -->\n", "<!-- checks:end -->"  # each a line of its own
 _BEGIN_LINE = re.compile("^" + re.escape(TABLE_BEGIN), flags=re.M)
@@ -248,3 +254,78 @@ def config_check(file: str) -> None:
 def config_schema_command() -> None:
     """Print the config's JSON Schema."""
     click.echo(json.dumps(config_schema(), indent=2))
+
+
+def _echo_plan(settings: RunSettings) -> None:
+    # the bundled reference server is given a key of its own, so the auth checks run against it
+    key_given = bool(settings.api_key) or not settings.base_url
+    for line in plan_of(settings, key_given).lines():
+        click.echo(visible(line))
+
+
+@click.pass_context
+def _plan(ctx: click.Context, /, **options: Any) -> None:
+    """Print the plan of `conformance run` with the same options, sending nothing: per area (hand-written checks,
+    clients, load, property layer, attribution, retries) the most requests and completion tokens the run may use,
+    and the options that change them. The last line is the total."""
+    targets: list[Target] = ctx.meta.get("targets", [])
+    options["api_key"] = _checked_key(options["api_key"], "--api-key (or CONFORMANCE_API_KEY)")
+    _check_text(ctx, options)
+    if not (options["all_targets"] or options["target"]):
+        _echo_plan(_settings(options, targets))
+        return
+    for target, settings in _planned_targets(ctx, options, targets):
+        click.echo(visible(f"target {target.name}:"))
+        if isinstance(settings, str):
+            click.echo(visible(f"  not run: {settings}"))
+        else:
+            _echo_plan(settings)
+
+
+cli.add_command(click.Command("plan", callback=_plan, params=list(run_command.params), help=_plan.__doc__))
+
+
+@cli.command("rejudge")
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--report-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Where the re-judged reports go (not RUN_DIR).",
+)
+@click.option("--spec", type=click.Path(dir_okay=False), help="Contract document; default: the packaged openapi.yaml.")
+def rejudge_command(run_dir: Path, report_dir: Path, spec: str | None) -> None:
+    """Judge the exchanges a run saved in RUN_DIR (exchanges.json.gz) again with the current checks and contract,
+    sending nothing, and write reports that say so; list the verdicts that changed. Exit as `run` would."""
+    from conformance.rejudge import RejudgeError, rejudge, write
+
+    if os.path.realpath(run_dir) == os.path.realpath(report_dir):
+        raise click.UsageError("--report-dir must not be RUN_DIR: the run's own reports and exchanges are kept")
+    try:
+        rejudged = rejudge(run_dir, spec)
+    except (RejudgeError, ContractError) as exc:
+        raise click.UsageError(str(exc)) from None
+    with _report_dir_held(report_dir):
+        write(report_dir, rejudged)
+    record = rejudged.record
+    counts = Counter(r.outcome.value for r in rejudged.results)
+    shown = ", ".join(f"{counts[o]} {o}" for o in ("passed", "failed", "warned", "unsupported", "skipped", "error"))
+    original, current = record["original"], record["current"]
+    click.echo(
+        visible(
+            f"re-judged {run_dir} (conformance {original['version']}, contract {original['spec_sha256'][:16]}) with "
+            f"conformance {current['version']}, contract {current['spec_sha256'][:16]}; nothing sent"
+        )
+    )
+    click.echo(f"{len(rejudged.results)} results: {shown}")
+    click.echo(f"{len(record['changed'])} verdicts changed, {len(record['not_rejudged'])} results not re-judged")
+    for change in record["changed"]:
+        click.echo(visible(f"  changed {change['id']}: {change['was']} -> {change['now']}"))
+    if record["sends_refused"]:
+        click.echo(
+            f"conformance: {record['sends_refused']} exchanges were needed that the run did not record: "
+            "their checks are skipped (not re-judged)",
+            err=True,
+        )
+    click.echo(visible(f"reports: {report_dir}/ (summary.json, summary.md, junit.xml, allure-results/)"))
+    sys.exit(rejudged.exit_code)

@@ -32,10 +32,11 @@ from conformance.checks import (
     selected,
 )
 from conformance.driver.pool import Pool
+from conformance.driver.saved import Recorder
 from conformance.records import Exchange, Outcome, Result
 from conformance.transport import DEFAULT_AUTH, BudgetExhausted, TargetClient
 
-__all__ = ["MAX_CONSECUTIVE_ERRORS", "Driver", "selected"]
+__all__ = ["MAX_CONSECUTIVE_ERRORS", "Driver", "recipe_keys", "selected", "static_skip"]
 
 MAX_CONSECUTIVE_ERRORS = 3
 
@@ -48,13 +49,25 @@ def _recipes(recipes: Iterable[Recipe]) -> list[Recipe]:
     return out
 
 
-def _keys(recipes: Iterable[Recipe]) -> set[str]:
+def recipe_keys(recipes: Iterable[Recipe]) -> set[str]:
     """The cache keys of `recipes` and of the recipes each is built after."""
     out: set[str] = set()
     for recipe in recipes:
         if recipe.observe is None:  # an observation is no request
-            out |= {recipe.key} | _keys(recipe.after)
+            out |= {recipe.key} | recipe_keys(recipe.after)
     return out
+
+
+_keys = recipe_keys
+
+
+def static_skip(check: Check, facts: Facts) -> str | None:
+    """Why `check` is skipped whatever the target answers (no key; a custom auth header), or None."""
+    if check.needs_key and not facts.api_key_given:
+        return "no --api-key given"
+    if check.bearer_only and not facts.bearer_auth:
+        return "the target authenticates with a custom header, not the Bearer scheme"
+    return None
 
 
 @dataclass
@@ -75,6 +88,7 @@ class Driver:
     results: list[Result] = field(default_factory=list)  # recorded so far, in order (append only)
     cache: dict[str, Exchange] = field(default_factory=dict)
     concurrency: int = 1  # requests in flight at most; results and their order do not depend on it
+    recorder: Recorder | None = None  # saves each exchange as received, for `conformance rejudge`
     _futures: dict[str, Future[Exchange]] = field(default_factory=dict)
     _pool: Pool | None = None
     _ahead: int = 0  # the position in the plan up to which recipes were submitted
@@ -86,6 +100,8 @@ class Driver:
         """Run the selected `checks` in order; return every result (also kept in `self.results`). The property
         layer's checks run together, as one step, where the first of them is."""
         self.cache.setdefault(PREFLIGHT.key, self.preflight)
+        if self.recorder is not None:
+            self.recorder.add(PREFLIGHT.key, self.preflight)
         chosen = [c for c in checks if selected(c.id, self.only, self.skip)]
         self._planned = len(chosen)
         last_use = {key: i for i, check in enumerate(chosen) for key in _keys(check.recipes)}
@@ -205,10 +221,9 @@ class Driver:
             return [self._plain(check, Outcome.ERROR, f"the check itself failed: {type(exc).__name__}: {exc}")]
 
     def _skip_reason(self, check: Check) -> str | None:
-        if check.needs_key and not self.facts.api_key_given:
-            return "no --api-key given"
-        if check.bearer_only and not self.facts.bearer_auth:
-            return "the target authenticates with a custom header, not the Bearer scheme"
+        reason = static_skip(check, self.facts)
+        if reason is not None:
+            return reason
         if not check.sends:
             return None
         if self.skip_all or self.stop_reason:
@@ -247,6 +262,8 @@ class Driver:
             future = self._futures.get(recipe.key)
             self.cache[recipe.key] = future.result() if future is not None else self._send_now(recipe)
             self._futures.pop(recipe.key, None)  # after the cache holds it: a sender waiting on it finds it there
+            if self.recorder is not None:
+                self.recorder.add(recipe.key, self.cache[recipe.key])
         return self.cache[recipe.key]
 
     def _awaited(self, recipe: Recipe) -> Exchange:
@@ -274,10 +291,15 @@ class Driver:
         elif isinstance(authorization, str):
             authorization = authorization.replace(RUN_KEY, self.client.api_key or "")
         exchange = self.client.chat(request.body, authorization=authorization, raw=request.raw, reserved=reserved)
-        if is_server_error(exchange) and self.client.remaining != 0:  # rule 10: does an identical repeat agree?
-            repeat = self.client.chat(request.body, authorization=authorization, raw=request.raw)
-            exchange = exchange.with_repeat(repeat)
-        return exchange
+        if not is_server_error(exchange):
+            return exchange
+        # rule 10: does an identical repeat agree? Sent while both budgets last; else the 5xx is not confirmed
+        if self.client.remaining == 0:
+            return exchange.without_repeat(f"--max-requests {self.client.max_requests} reached")
+        if not self.client.take_retry():
+            return exchange.without_repeat(self.client.retry_spent)
+        repeat = self.client.chat(request.body, authorization=authorization, raw=request.raw)
+        return exchange.with_repeat(repeat)
 
     def _refused(self, check: Check, exchanges: tuple[Exchange, ...]) -> frozenset[str]:
         """Capabilities of `check` whose basic use got a clean 4xx and that the target did not declare (rule 4).

@@ -110,6 +110,17 @@ class Attributor:
     def minimal(self) -> dict[str, Any]:
         return minimal_body(self.facts, CAP)
 
+    def extra(self, sent: Any, raw: bool = False) -> Exchange | None:
+        """One request of the run's attribution budget outside a finding's narrowing (a control body; the identical
+        repeat of a body that is not an object); None when the budget (or `--max-requests`) is spent."""
+        if self.spent >= self.per_run or not self.client.take_extra():
+            return None
+        self.spent += 1
+        try:
+            return self.client.chat(sent, raw=raw)
+        except BudgetExhausted:
+            return None
+
     def attribute(self, kind: Kind, sent: dict[str, Any], suspects: list[str], exact: bool = False) -> Attribution:
         """Reproduce a finding of `kind` shown by the generated body `sent`.
 
@@ -118,7 +129,7 @@ class Attributor:
         used = [0]
 
         def send(body: dict[str, Any]) -> Exchange:
-            if used[0] >= self.per_finding or self.spent >= self.per_run:
+            if used[0] >= self.per_finding or self.spent >= self.per_run or not self.client.take_extra():
                 raise _OutOfBudget
             used[0] += 1
             self.spent += 1

@@ -1,5 +1,7 @@
 """What the property layer asks schemathesis for, and how a generated body is made cheap and aimed: its schema per
-generation mode, the field a case broke, the cases not sent, and where Hypothesis keeps its caches."""
+generation mode, the field a case broke, the cases not sent, and where Hypothesis keeps its caches. Also what the
+layer sends before sending it (edge values, optional shapes, at most `generated_bound` generated requests per mode):
+`driver.property` sends these, `driver.plan` counts them, so the plan and the run agree by construction."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import copy
 import os
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,23 +19,49 @@ from schemathesis.core.parameters import ParameterLocation
 from schemathesis.generation.modes import GenerationMode
 
 from conformance.checks import Facts
+from conformance.checks import body as body_of
 from conformance.checks.requests import SAMPLE_TOKEN as SAMPLE_KEY
 from conformance.contract import REQUEST_SCHEMA, Contract
-from conformance.driver.attribution import costly, ready
+from conformance.driver.attribution import CAP, costly, ready
+from conformance.driver.edges import CAPABILITY_OF, companion_control, edge_body, edge_cases, shapes, spots
 
 __all__ = [
     "DEFAULT_MAX_EXAMPLES",
     "PATH",
+    "Control",
+    "Planned",
+    "edge_requests",
     "field_of",
+    "generated_bound",
     "hypothesis_home",
     "integer_fields",
+    "no_local_constants",
     "prepare",
     "schema_for",
+    "shape_requests",
     "skip_reason",
 ]
 
 DEFAULT_MAX_EXAMPLES = 20  # fuzzing examples per generation mode, unless --max-examples
 PATH = "/v1/chat/completions"
+
+# a control body, the field to blame, and whether it is blamed when the control shows the finding too (always,
+# today: the whole object of an optional shape, a companion with an ordinary value beside it)
+Control = tuple[dict[str, Any], str, bool]
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One request the layer will send: its phase, the body (raw text when `raw`), the fields a finding is first
+    blamed on (`suspects`), the one field it is about when it is an edge value or a shape (`exact`), and the
+    control body of that field, if any."""
+
+    phase: str
+    body: Any
+    raw: bool = False
+    suspects: tuple[str, ...] = ()
+    exact: str | None = None
+    control: Control | None = None
 
 
 def schema_for(contract: Contract, mode: str, max_examples: int) -> Any:
@@ -143,3 +172,97 @@ def hypothesis_home() -> Iterator[str]:
             yield home
         return
     yield str(base)
+
+
+# -- planned before sending (the layer sends these; `driver.plan` counts them) ------------------------------
+
+
+def _companion(facts: Facts, field: str) -> Control | None:
+    """The control of a field with a companion (`edges.companion_control`): blamed when the control shows it."""
+    found = companion_control(facts.contract, field)
+    if found is None:
+        return None
+    top = field.split(".", 1)[0]
+    return ready(facts, {**body_of(facts, CAP), **found[0]}, {top}), found[1], True
+
+
+def edge_requests(facts: Facts, mode: str, refused: frozenset[str]) -> tuple[list[Planned], int]:
+    """Every field's edge values that are cases of `mode` (valid for positive, invalid for negative), on the minimal
+    request; and how many were not sent as costly. Fields of a `refused` capability are left out."""
+    validator = facts.contract.fast(REQUEST_SCHEMA)
+    planned: list[Planned] = []
+    costly_values = 0
+    for spot in spots(facts.contract):
+        if CAPABILITY_OF.get(spot.top) in refused:
+            continue
+        for _label, value in edge_cases(facts.contract, spot):
+            body = edge_body(facts, spot, value)
+            if body is None:
+                costly_values += 1
+                continue
+            if validator.is_valid(body) == (mode == "positive"):
+                control = _companion(facts, spot.field)
+                planned.append(Planned("edge values", body, False, (spot.top,), spot.field, control))
+    return planned, costly_values
+
+
+def shape_requests(facts: Facts, mode: str, refused: frozenset[str]) -> list[Planned]:
+    """The documented request objects whole, without each optional property and with each nullable one null
+    (`edges.shapes`), those whose validity puts them in `mode` (a property only the capture requires is optional
+    in the documents: its absence is a negative case)."""
+    validator = facts.contract.fast(REQUEST_SCHEMA)
+    whole: dict[str, Any] = {}
+    path = ""
+    planned: list[Planned] = []
+    for shape in shapes(facts.contract):
+        if CAPABILITY_OF.get(shape.top) in refused:
+            continue
+        body = ready(facts, {**body_of(facts, CAP), **copy.deepcopy(shape.fields)}, {shape.top})
+        if shape.label == "whole":
+            whole, path = body, shape.field
+        if validator.is_valid(body) != (mode == "positive"):
+            continue
+        control = _companion(facts, shape.field) or ((whole, path, True) if shape.label != "whole" and whole else None)
+        planned.append(Planned("optional shapes", body, False, (shape.top,), shape.field, control))
+    return planned
+
+
+@contextlib.contextmanager
+def no_local_constants() -> Iterator[None]:
+    """Hypothesis draws, now and then, the constants it finds in the source of every local module loaded: what a
+    seed generates would then depend on which modules the process has imported (the command line, the pytest
+    plugin, a test session) and on any edit of our own code. During generation it sees none, so the same seed sends
+    the same requests in every process. Hypothesis' internals: where they are not as expected, nothing is changed."""
+    try:
+        from hypothesis.internal.cache import LRUCache
+        from hypothesis.internal.conjecture import providers
+
+        saved = providers._get_local_constants, providers.CONSTANTS_CACHE
+        empty = copy.deepcopy(providers._local_constants)
+        for kind in ("integers", "floats", "bytes", "strings"):
+            getattr(empty, kind).clear()
+    except (ImportError, AttributeError, TypeError):  # pragma: no cover - another Hypothesis
+        yield
+        return
+    providers._get_local_constants = lambda: empty
+    providers.CONSTANTS_CACHE = LRUCache(1024)
+    try:
+        yield
+    finally:
+        providers._get_local_constants, providers.CONSTANTS_CACHE = saved
+
+
+def _examples(operation: Any) -> int:
+    """How many explicit examples schemathesis' examples phase runs for `operation` (one is made up when the
+    contract gives none)."""
+    try:
+        return max(1, len(list(operation.get_strategies_from_examples())))
+    except Exception:  # what schemathesis cannot read, it does not run either
+        return 1
+
+
+def generated_bound(contract: Contract, mode: str, max_examples: int | None) -> int:
+    """The most generated requests one mode sends: the contract's explicit examples, then `max_examples` fuzzed
+    (Hypothesis runs the test once per valid example, at most `max_examples` of them)."""
+    schema = schema_for(contract, mode, max_examples or DEFAULT_MAX_EXAMPLES)
+    return _examples(schema[PATH]["POST"]) + (max_examples or DEFAULT_MAX_EXAMPLES)

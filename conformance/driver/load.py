@@ -38,9 +38,16 @@ def send_batches(driver: Driver, recipes: Iterable[Recipe]) -> None:
         requests = [member.build(driver.facts, tuple(driver.send(r) for r in member.after)) for member in members]
         exchanges = together(driver.client, requests)
         for member, request, exchange in zip(members, requests, exchanges, strict=True):
-            if is_server_error(exchange) and driver.client.remaining != 0:
-                exchange = exchange.with_repeat(driver.client.chat(request.body, raw=request.raw))
+            if is_server_error(exchange):  # rule 10, within both budgets (else not confirmed)
+                if driver.client.remaining == 0:
+                    exchange = exchange.without_repeat(f"--max-requests {driver.client.max_requests} reached")
+                elif not driver.client.take_retry():
+                    exchange = exchange.without_repeat(driver.client.retry_spent)
+                else:
+                    exchange = exchange.with_repeat(driver.client.chat(request.body, raw=request.raw))
             driver.cache[member.key] = exchange
+            if driver.recorder is not None:
+                driver.recorder.add(member.key, exchange)
 
 
 def together(client: TargetClient, requests: list[Request]) -> list[Exchange]:

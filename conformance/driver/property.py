@@ -14,7 +14,6 @@ state on the driver.
 
 from __future__ import annotations
 
-import copy
 import functools
 import json
 import sys
@@ -31,7 +30,6 @@ from schemathesis.core import NotSet
 from schemathesis.generation.hypothesis.builder import HypothesisTestConfig, HypothesisTestMode, create_test
 
 from conformance.checks import Check, Facts, infrastructure_problem
-from conformance.checks import body as body_of
 from conformance.checks.properties import (
     Attribution,
     Finding,
@@ -43,22 +41,26 @@ from conformance.checks.properties import (
     unreproduced,
 )
 from conformance.contract import REQUEST_SCHEMA
-from conformance.driver.attribution import CAP, Attributor, is_server_error, ready
-from conformance.driver.edges import CAPABILITY_OF, Shape, Spot, companion_control, edge_body, edge_cases, shapes, spots
+from conformance.driver.attribution import Attributor, is_server_error
 from conformance.driver.generation import (
     DEFAULT_MAX_EXAMPLES,
     PATH,
+    Control,
+    Planned,
+    edge_requests,
     field_of,
     hypothesis_home,
     integer_fields,
+    no_local_constants,
     prepare,
     schema_for,
+    shape_requests,
     skip_reason,
 )
 from conformance.driver.layer_results import LayerPart, layer_results
 from conformance.driver.pool import Pool
 from conformance.records import Exchange
-from conformance.transport import BudgetExhausted, TargetClient
+from conformance.transport import TargetClient
 
 __all__ = ["DEFAULT_MAX_EXAMPLES", "LayerPart", "ModeReport", "prepare", "run_layer", "run_mode"]
 
@@ -83,7 +85,7 @@ class _Pending:
     shown: tuple[Finding, ...] = ()  # response findings of the same 5xx, ranked once its repeat is known
     # a control body, the field to blame, and whether it is blamed when the control shows the finding too (always,
     # today: the whole object of an optional shape, a companion with an ordinary value beside it)
-    control: tuple[dict[str, Any], str, bool] | None = None
+    control: Control | None = None
 
 
 @dataclass
@@ -197,7 +199,7 @@ class _Sender:
         phase: str,
         suspects: list[str],
         exact: str | None = None,
-        control: tuple[dict[str, Any], str, bool] | None = None,
+        control: Control | None = None,
     ) -> None:
         """Response findings now; a request-side finding is queued for attribution, grouped by its cause."""
         sent = "an edge value" if exact else f"a generated {self.mode} request"
@@ -232,7 +234,7 @@ class _Sender:
         changed = self.shared.attributor.changes(body)
         return (kind, "", broken or frozenset(changed)), 2 + len(changed)
 
-    def _controlled(self, pending: _Pending, control: tuple[dict[str, Any], str, bool]) -> _Pending:
+    def _controlled(self, pending: _Pending, control: Control) -> _Pending:
         """The finding blamed on `control`'s field when the control body (the whole object of an optional shape,
         or a companion with an ordinary value beside it) shows it too: the variant's own value is not the cause.
         One request per control body and kind of finding.
@@ -246,9 +248,8 @@ class _Sender:
             return pending
         key = pending.kind + json.dumps(control[0], sort_keys=True)
         if key not in self.shared.controls:
-            try:
-                answer = self.client.chat(control[0])
-            except BudgetExhausted:
+            answer = self.shared.attributor.extra(control[0])
+            if answer is None:
                 return pending
             self.report.attribution += 1
             self.shared.controls[key] = request_kind(answer, self.mode) == pending.kind or (
@@ -314,9 +315,8 @@ class _Sender:
                 self.report.add(unattributed(self.facts, kind, [p.exchange for p in chosen]), count=len(chosen))
 
     def _repeat_raw(self, exchange: Exchange) -> Attribution:
-        try:
-            repeat = self.client.chat(exchange.request_body, raw=exchange.raw_request)
-        except BudgetExhausted:
+        repeat = self.shared.attributor.extra(exchange.request_body, raw=exchange.raw_request)
+        if repeat is None:
             return Attribution(None, note="no budget left to repeat it")
         self.report.attribution += 1
         if is_server_error(repeat):
@@ -333,57 +333,23 @@ def _slotted(client: TargetClient, body: Any, raw: bool) -> Exchange:
 
 
 def _edges(sender: _Sender, refused: frozenset[str]) -> None:
-    facts = sender.facts
-    validator = facts.contract.fast(REQUEST_SCHEMA)
-    planned: list[tuple[Spot, dict[str, Any]]] = []
-    for spot in spots(facts.contract):
-        if CAPABILITY_OF.get(spot.top) in refused:
-            continue
-        for _label, value in edge_cases(facts.contract, spot):
-            body = edge_body(facts, spot, value)
-            if body is None:
-                sender.report.not_sent += 1
-                continue
-            if validator.is_valid(body) == (sender.mode == "positive"):
-                planned.append((spot, body))
-    answers = sender.send_all([(body, False) for _, body in planned], "edge values")
-    for (spot, _), exchange in zip(planned, answers, strict=True):
-        if exchange is not None:
-            sender.judge(exchange, "edge values", [spot.top], exact=spot.field, control=_companion(facts, spot.field))
-
-
-def _companion(facts: Facts, field: str) -> tuple[dict[str, Any], str, bool] | None:
-    """The control of a field with a companion (`edges.companion_control`): blamed when the control shows it."""
-    found = companion_control(facts.contract, field)
-    if found is None:
-        return None
-    top = field.split(".", 1)[0]
-    return ready(facts, {**body_of(facts, CAP), **found[0]}, {top}), found[1], True
+    planned, costly_values = edge_requests(sender.facts, sender.mode, refused)
+    sender.report.not_sent += costly_values
+    _send_planned(sender, planned, "edge values")
 
 
 def _shapes(sender: _Sender, refused: frozenset[str]) -> None:
     """The documented request objects whole, without each optional property and with each nullable one null
-    (`edges.shapes`), each sent in the mode its validity puts it in (a property only the capture requires is
-    optional in the documents: its absence is a negative case)."""
-    facts = sender.facts
-    validator = facts.contract.fast(REQUEST_SCHEMA)
-    whole: dict[str, Any] = {}
-    path = ""
-    planned: list[tuple[Shape, dict[str, Any], tuple[dict[str, Any], str, bool] | None]] = []
-    for shape in shapes(facts.contract):
-        if CAPABILITY_OF.get(shape.top) in refused:
-            continue
-        body = ready(facts, {**body_of(facts, CAP), **copy.deepcopy(shape.fields)}, {shape.top})
-        if shape.label == "whole":
-            whole, path = body, shape.field
-        if validator.is_valid(body) != (sender.mode == "positive"):
-            continue
-        control = _companion(facts, shape.field) or ((whole, path, True) if shape.label != "whole" and whole else None)
-        planned.append((shape, body, control))
-    answers = sender.send_all([(body, False) for _, body, _ in planned], "optional shapes")
-    for (shape, _, control), exchange in zip(planned, answers, strict=True):
+    (`generation.shape_requests`), each sent in the mode its validity puts it in."""
+    _send_planned(sender, shape_requests(sender.facts, sender.mode, refused), phase="optional shapes")
+
+
+def _send_planned(sender: _Sender, planned: list[Planned], phase: str) -> None:
+    """Send what was planned (in flight together), then judge each answer in order."""
+    answers = sender.send_all([(p.body, p.raw) for p in planned], phase)
+    for one, exchange in zip(planned, answers, strict=True):
         if exchange is not None:
-            sender.judge(exchange, "optional shapes", [shape.top], exact=shape.field, control=control)
+            sender.judge(exchange, phase, list(one.suspects), exact=one.exact, control=one.control)
 
 
 def _generated(sender: _Sender, max_examples: int) -> None:
@@ -437,7 +403,8 @@ def _generated(sender: _Sender, max_examples: int) -> None:
             seed=facts.seed,
         ),
     )
-    test()
+    with no_local_constants():  # what a seed generates does not depend on the modules loaded
+        test()
     by_phase: dict[str, list[tuple[str, Any, bool]]] = {}
     for phase, target, body, raw in planned:
         by_phase.setdefault(phase, []).append((target, body, raw))

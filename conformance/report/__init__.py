@@ -14,7 +14,7 @@ import tempfile
 import uuid
 import xml.etree.ElementTree as ET
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -43,6 +43,7 @@ __all__ = [
 ]
 
 SUMMARY_SCHEMA = "summary.schema.json"
+OPTIONAL_FILES = ("exchanges.json.gz",)  # written by a run that saves its exchanges (`conformance rejudge`)
 ALLURE_STATUS = {
     Outcome.PASSED: Status.PASSED,
     Outcome.WARNED: Status.PASSED,
@@ -96,6 +97,9 @@ class RunInfo:
     baseline: str | None = None  # the baseline file applied, if any
     strict_baseline: bool = False
     status: str | None = None  # "NOT RUN" for a target that could not run; else derived (ran, INCOMPLETE)
+    retries: int = 0  # retries and identical repeats of a 5xx sent (part of `requests`)
+    plan: Mapping[str, Any] | None = None  # the run's ceilings: requests, completion_tokens, areas
+    rejudged: Mapping[str, Any] | None = None  # re-judged from a saved run: from where, versions, not re-judged
 
 
 def totals(results: list[Result], info: RunInfo) -> dict[str, Any]:
@@ -103,6 +107,7 @@ def totals(results: list[Result], info: RunInfo) -> dict[str, Any]:
     counts = Counter(r.outcome for r in results)
     out: dict[str, Any] = {key: counts.get(outcome, 0) for outcome, key in TOTAL_KEYS.items()}
     out.update(requests=info.requests, prompt_tokens=info.prompt_tokens, completion_tokens=info.completion_tokens)
+    out["retries"] = info.retries
     out["largest_completion_limit"] = info.largest_completion_limit
     return out
 
@@ -126,6 +131,8 @@ def summary(results: list[Result], info: RunInfo) -> dict[str, Any]:
         "status": run_status(info),
         "stopped": info.stopped,
         "totals": totals(results, info),
+        "plan": dict(info.plan) if info.plan is not None else None,
+        "rejudged": dict(info.rejudged) if info.rejudged is not None else None,
         "results": [r.to_summary() for r in results],
     }
 
@@ -171,6 +178,26 @@ def _cause_lines(results: list[Result]) -> list[str]:
     return [*lines, ""]
 
 
+def _plan_lines(info: RunInfo) -> list[str]:
+    """The plan's ceilings beside what the run used; where a re-judged run comes from."""
+    lines = []
+    if info.plan is not None:
+        lines.append(
+            f"Plan: at most {info.plan['requests']} requests and {info.plan['completion_tokens']} completion tokens; "
+            f"used {info.requests} requests ({info.retries} retries and repeats) and {info.completion_tokens} "
+            "completion tokens.  "
+        )
+    if info.rejudged is not None:
+        r = info.rejudged
+        lines.append(
+            f"**Re-judged** from `{_md_cell(str(r['from']))}` (conformance {r['original']['version']}, contract "
+            f"`{str(r['original']['spec_sha256'])[:16]}`) with conformance {r['current']['version']}, contract "
+            f"`{str(r['current']['spec_sha256'])[:16]}`; nothing sent. {len(r['changed'])} verdicts changed; "
+            f"{len(r['not_rejudged'])} results not re-judged (not recorded, or the property layer's)."
+        )
+    return [*lines, ""] if lines else []
+
+
 def markdown(results: list[Result], info: RunInfo) -> str:
     t = totals(results, info)
     incomplete = "INCOMPLETE (" + ("stopped early" if info.stopped else "infrastructure errors") + ")"
@@ -198,6 +225,7 @@ def markdown(results: list[Result], info: RunInfo) -> str:
         lines += [f"Known failures (baseline `{baseline}`): {t['xfailed']} still failing, not counted.", ""]
     if info.stopped:
         lines += [f"**Stopped:** {_md_cell(info.stopped, 2000)}", ""]
+    lines += _plan_lines(info)
     lines += _cause_lines(results)
     order = [Outcome.FAILED, Outcome.ERROR, Outcome.WARNED, Outcome.UNSUPPORTED, Outcome.SKIPPED, Outcome.XFAILED]
     for outcome in order:
@@ -442,8 +470,11 @@ def allure_categories() -> list[dict[str, Any]]:
     ]
 
 
-def write_reports(results: list[Result], info: RunInfo, report_dir: Path) -> dict[str, Any]:
-    """Write every report into `report_dir`; return the summary written to summary.json.
+def write_reports(
+    results: list[Result], info: RunInfo, report_dir: Path, files: Mapping[str, bytes] | None = None
+) -> dict[str, Any]:
+    """Write every report into `report_dir`; return the summary written to summary.json. `files`: more files of
+    the set, by name (`exchanges.json.gz`); one of `OPTIONAL_FILES` left from an earlier set is removed.
 
     Atomically: the whole set is written into a staging directory beside the reports, then each file (and
     `allure-results/`) is moved into place, summary.json last, so the directory never holds a half-written file or a
@@ -458,8 +489,16 @@ def write_reports(results: list[Result], info: RunInfo, report_dir: Path) -> dic
         (staging / "summary.md").write_text(markdown(results, info), encoding="utf-8")
         (staging / "junit.xml").write_bytes(junit(results, info))
         allure(results, info, staging / "allure-results")
+        for name, content in (files or {}).items():
+            (staging / name).write_bytes(content)
         with _exclusive(report_dir):  # one writer's set at a time: never a mix of two
             _swap_in(staging / "allure-results", report_dir / "allure-results", staging)
+            for name in OPTIONAL_FILES:
+                if name in (files or {}):
+                    os.replace(staging / name, report_dir / name)
+                else:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.remove(report_dir / name)
             for name in ("allurerc.json", "junit.xml", "summary.md", "summary.json"):
                 os.replace(staging / name, report_dir / name)
     finally:

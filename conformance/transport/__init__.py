@@ -2,6 +2,8 @@
 
 from conformance.transport.client import (
     DEFAULT_AUTH,
+    EXTRA_BUDGET,
+    RETRY_BUDGET,
     RETRY_STATUSES,
     BudgetExhausted,
     TargetClient,
@@ -14,6 +16,8 @@ from conformance.transport.redact import Redactor, strip_credentials, visible
 
 __all__ = [
     "DEFAULT_AUTH",
+    "EXTRA_BUDGET",
+    "RETRY_BUDGET",
     "RETRY_STATUSES",
     "BudgetExhausted",
     "Redactor",

@@ -27,6 +27,8 @@ from conformance.transport.redact import Redactor, strip_credentials
 
 __all__ = [
     "DEFAULT_AUTH",
+    "EXTRA_BUDGET",
+    "RETRY_BUDGET",
     "RETRY_STATUSES",
     "BudgetExhausted",
     "TargetClient",
@@ -38,6 +40,13 @@ __all__ = [
 
 CHAT_PATH = "/v1/chat/completions"
 MAX_RETRIES = 2
+# retries (a 429, 502, 503 or 504; a connection reset) and rule 10's identical repeats of a 5xx a run sends at most,
+# beyond its planned requests: what a plan's ceiling can state. Past it, a request is not retried (an `error`, as
+# after the last retry) and a 5xx is not repeated (not confirmed: `warned`, docs/verdicts.md rule 10)
+RETRY_BUDGET = 24
+# the property layer's attribution (at most its own 120 a run) and the retries and repeats above share this many
+# requests a run: a clean run uses none of them, and a run needing both at once is rare; the plan states the sum
+EXTRA_BUDGET = 128
 LIMIT_FIELDS = ("max_tokens", "max_completion_tokens")
 MAX_STREAM_EVENTS = 256  # a stream answering a request without a completion limit is read to this many events
 MAX_STREAM_BYTES = 256 * 1024  # and at least this many bytes (see `stream_bytes`)
@@ -167,6 +176,8 @@ class TargetClient:
         rate: float | None = None,
         concurrency: int = 1,
         sleep: Callable[[float], None] = time.sleep,
+        retry_budget: int | None = None,
+        extra_budget: int | None = None,
     ) -> None:
         """`timeout`: the whole-response deadline of one request (name lookup, connect, TLS, interim responses,
         headers, body or stream): every socket operation gets the time left (`deadline`). `api_key`: surrounding
@@ -178,7 +189,10 @@ class TargetClient:
         `key_variable`: the environment variable the key is in: what curl lines and redacted text name.
         `rate`: at most this many requests per second (a token bucket every thread shares); None: unpaced.
         `concurrency`: the requests `slot()` lets be in flight at once at first; a 429 halves it, successes raise
-        it again (`Pacing`). `sleep`: how the client waits (Retry-After, the rate), injected by tests."""
+        it again (`Pacing`). `sleep`: how the client waits (Retry-After, the rate), injected by tests.
+        `retry_budget`: retries and identical repeats of a 5xx sent at most over the client's life (`take_retry`);
+        None: no such bound (each request still retries at most `MAX_RETRIES` times). `extra_budget`: those and the
+        attribution's requests (`take_extra`) together, at most."""
         self.base_url = normalise_base_url(base_url)
         self.public_base_url = strip_credentials(self.base_url)
         self.api_key = checked_key(api_key)
@@ -201,6 +215,11 @@ class TargetClient:
         # what the run met, for the checks judged on it (`ratelimit.*`); redacted on the way out, like any exchange
         self.met_429: deque[Exchange] = deque(maxlen=KEPT_429)
         self.ratelimited_answers: deque[Exchange] = deque(maxlen=KEPT_RATELIMIT)
+        self.retry_budget = retry_budget
+        self.retries = 0  # retries and repeats sent (`take_retry`)
+        self.retries_held = 0  # retries and repeats wanted once the budget was spent
+        self.extra_budget = extra_budget
+        self.extra = 0  # retries, repeats and attribution requests sent (`take_retry`, `take_extra`)
         self._http = deadline.bound(httpx.Client(timeout=timeout, follow_redirects=False, transport=transport))
 
     def close(self) -> None:
@@ -239,6 +258,32 @@ class TargetClient:
                 return False
             self._reserved += 1
             return True
+
+    def take_retry(self) -> bool:
+        """Take one retry (or identical repeat of a 5xx) of the run's `retry_budget`; False when it is spent."""
+        with self._lock:
+            spent = self.extra_budget is not None and self.extra >= self.extra_budget
+            if spent or (self.retry_budget is not None and self.retries >= self.retry_budget):
+                self.retries_held += 1
+                return False
+            self.retries += 1
+            self.extra += 1
+            return True
+
+    def take_extra(self) -> bool:
+        """Take one request of the run's `extra_budget` for the property layer's attribution; False when spent."""
+        with self._lock:
+            if self.extra_budget is not None and self.extra >= self.extra_budget:
+                return False
+            self.extra += 1
+            return True
+
+    @property
+    def retry_spent(self) -> str:
+        """Why a retry or repeat was not sent, as a message says it."""
+        if self.extra_budget is not None and self.extra >= self.extra_budget:
+            return f"the run's budget of {self.extra_budget} retries, repeats and attribution requests is spent"
+        return f"the run's budget of {self.retry_budget} retries and repeats is spent"
 
     def release(self) -> None:
         """Give back a request `reserve` took and that was not sent."""
@@ -292,6 +337,7 @@ class TargetClient:
         body_problem: str | None = None
         waited = 0.0
         reset_retried = False
+        held: str | None = None  # a retry the run's budget did not allow
         started = time.monotonic()
         while True:
             self._take_budget(reserved and attempts == 0)
@@ -317,6 +363,9 @@ class TargetClient:
                 error = f"{type(exc).__name__}: {str(exc) or 'connection closed'}"
                 if reset_retried or not retry:
                     break
+                if not self.take_retry():
+                    held = f"not retried: {self.retry_spent}"
+                    break
                 reset_retried = True
                 continue
             except (httpx.HTTPError, httpx.InvalidURL, ValueError, OverflowError, OSError) as exc:
@@ -341,10 +390,15 @@ class TargetClient:
             wait = _retry_after(response.headers.get("retry-after"), default=1.0 * attempts)
             if waited + wait > self.max_retry_wait:
                 break
+            if not self.take_retry():
+                held = f"not retried: {self.retry_spent}"
+                break
             self._sleep(wait)
             waited += wait
         exchange = self._build(body, raw, url, headers, started, attempts, status, response_headers, text)
-        exchange = dataclasses.replace(exchange, error=error, truncated=truncated, body_problem=body_problem)
+        exchange = dataclasses.replace(
+            exchange, error=error, truncated=truncated, body_problem=body_problem, not_repeated=held
+        )
         self._count_tokens(exchange)
         return exchange
 
