@@ -44,6 +44,8 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.section(f"tests over {SLOW_AFTER_S:g} s without the slow marker")
         for nodeid, took in sorted(_unmarked_slow, key=lambda entry: -entry[1]):
             terminalreporter.write_line(f"{took:6.1f} s  {nodeid}")
+
+
 REFERENCE = ROOT / "docs" / "reference"
 KEY = "sk-test-4f1c9a0b7e"
 MODEL = "conformance-reference"

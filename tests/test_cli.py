@@ -54,6 +54,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@pytest.mark.slow  # over a second: the quick loop stays within two minutes
 def test_unreachable_target_exits_3_quickly(tmp_path: Path) -> None:
     started = time.monotonic()
     proc = run_cli(
@@ -126,6 +127,7 @@ def test_separately_started_server_with_a_fault(
     assert outcome_ids(data, "failed") == failed
 
 
+@pytest.mark.slow  # over a second: the quick loop stays within two minutes
 def test_trailing_v1_is_stripped(server: Callable[..., Any], run_against: Callable[..., Any]) -> None:
     with server() as url:
         proc, data = run_against(url + "/v1/", "--only", "response.minimal.*")
@@ -133,6 +135,7 @@ def test_trailing_v1_is_stripped(server: Callable[..., Any], run_against: Callab
     assert data["target"]["base_url"] == url
 
 
+@pytest.mark.slow  # over a second: the quick loop stays within two minutes
 def test_precedence_flag_over_env_over_config(tmp_path: Path, server: Callable[..., Any]) -> None:
     config = tmp_path / "c.yaml"
     config.write_text("model: from-config\nprofile: openai\nonly: ['response.minimal.*']\nseed: 11\n")
@@ -160,6 +163,7 @@ def test_precedence_flag_over_env_over_config(tmp_path: Path, server: Callable[.
     }
 
 
+@pytest.mark.slow  # over a second: the quick loop stays within two minutes
 def test_bundled_reference_run_needs_no_options(tmp_path: Path) -> None:
     proc = run_cli("run", "--report-dir", str(tmp_path), "--only", "auth.*", "--only", "response.*")
     assert proc.returncode == 0, proc.stderr
@@ -280,6 +284,7 @@ def test_bad_input_is_a_usage_error_and_nothing_is_sent(
     assert not (tmp_path / "reports" / "summary.json").exists()
 
 
+@pytest.mark.slow  # over a second: the quick loop stays within two minutes
 def test_a_model_the_target_does_not_serve_is_a_configuration_mistake(
     server: Callable[..., AbstractContextManager[str]], tmp_path: Path
 ) -> None:
@@ -295,6 +300,7 @@ def test_a_model_the_target_does_not_serve_is_a_configuration_mistake(
     assert not (tmp_path / "summary.json").exists()
 
 
+@pytest.mark.slow  # over a second: the quick loop stays within two minutes
 def test_a_key_the_target_rejects_at_the_preflight_exits_3(
     server: Callable[..., AbstractContextManager[str]], tmp_path: Path
 ) -> None:
@@ -305,6 +311,7 @@ def test_a_key_the_target_rejects_at_the_preflight_exits_3(
     assert "sk-wrong-key-123" not in proc.stderr + proc.stdout
 
 
+@pytest.mark.slow  # over a second: the quick loop stays within two minutes
 def test_a_budget_below_the_hand_written_checks_is_said_before_and_the_run_is_incomplete(tmp_path: Path) -> None:
     """Row 17: `--max-requests` below what the hand-written checks need is said before the run starts; a run
     cut short by the budget is headed INCOMPLETE and exits 3 (nothing failed), never "conforms"."""

@@ -74,6 +74,7 @@ def test_base_url_forms() -> None:
     assert client.public_base_url == "https://host.example"
 
 
+@pytest.mark.slow  # over a second: the quick loop stays within two minutes
 def test_provider_state_at_preflight_exits_3(
     tmp_path: Path, server: Callable[..., Any], run_against: Callable[..., Any]
 ) -> None:
@@ -84,6 +85,7 @@ def test_provider_state_at_preflight_exits_3(
     assert data["exit_code"] == 3 and data["results"] == []
 
 
+@pytest.mark.slow  # over a second: the quick loop stays within two minutes
 def test_wrong_key_at_preflight_exits_3(tmp_path: Path, server: Callable[..., Any]) -> None:
     with server() as url:
         proc = run_cli(
@@ -93,6 +95,7 @@ def test_wrong_key_at_preflight_exits_3(tmp_path: Path, server: Callable[..., An
     assert summary(tmp_path)["exit_code"] == 3
 
 
+@pytest.mark.slow  # over a second: the quick loop stays within two minutes
 def test_three_consecutive_infrastructure_errors_stop_the_run(
     server: Callable[..., Any], run_against: Callable[..., Any]
 ) -> None:

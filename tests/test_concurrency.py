@@ -40,6 +40,7 @@ def test_the_recorded_results_are_identical_at_one_and_eight_in_flight(faults: t
     assert one["totals"]["requests"] == eight["totals"]["requests"]
 
 
+@pytest.mark.slow  # over a second: the quick loop stays within two minutes
 def test_max_requests_stays_an_exact_cap_and_cuts_the_same_checks(tmp_path: Path) -> None:
     """--max-requests cuts in plan order: the same results are skipped at 1 and 8 in flight, and no more requests
     are sent than allowed."""

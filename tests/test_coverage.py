@@ -86,6 +86,7 @@ def test_a_keyword_added_to_a_copy_of_the_contract_is_reported(tmp_path: Path) -
     assert "1 keywords neither exercised nor given a reason" in proc.stderr
 
 
+@pytest.mark.slow  # over a second: the quick loop stays within two minutes
 def test_the_coverage_command_on_the_shipped_contract() -> None:
     proc = run_cli("coverage", "--markdown")
     assert proc.returncode == 0, proc.stderr

@@ -102,6 +102,7 @@ def test_a_full_run_against_10_mb_answers_is_judged_in_bounded_memory(tmp_path: 
     ("mode", "says"),
     [("deep", "nested deeper than"), ("bad_utf8", "invalid UTF-8"), ("controls", "not JSON")],
 )
+@pytest.mark.slow  # over a second: the quick loop stays within two minutes
 def test_a_body_that_cannot_be_read_fails_its_checks_and_every_report_stays_valid(
     mode: str, says: str, tmp_path: Path
 ) -> None:
@@ -115,6 +116,7 @@ def test_a_body_that_cannot_be_read_fails_its_checks_and_every_report_stays_vali
     assert not any(ch in output for ch in "\x00\x07\x1b\x9b")
 
 
+@pytest.mark.slow  # over a second: the quick loop stays within two minutes
 def test_a_target_echoing_the_key_in_every_form_leaks_it_nowhere(tmp_path: Path) -> None:
     """Row 3: the key echoed raw, \\u-escaped in both cases, mixed and %-encoded, in content and in errors: zero
     occurrences in every report, attachment, curl line and the console."""

@@ -272,6 +272,7 @@ def test_the_redactor_finds_every_form_and_keeps_the_rest() -> None:
         ("silent", "http"),  # further: no answer at all
     ],
 )
+@pytest.mark.slow  # over a second: the quick loop stays within two minutes
 def test_timeout_bounds_every_phase_of_a_request(
     raw: RawServer, cli: Callable[..., Ran], mode: str, scheme: str
 ) -> None:
@@ -303,6 +304,7 @@ def test_the_deadline_cuts_each_socket_operation_to_the_time_left() -> None:
 
 
 @pytest.mark.parametrize("mode", ["retry_after_year", "retry_after_offset", "retry_after_digits"])
+@pytest.mark.slow  # over a second: the quick loop stays within two minutes
 def test_a_retry_after_no_calendar_can_hold_is_waited_by_default(
     raw: RawServer, cli: Callable[..., Ran], mode: str
 ) -> None:
@@ -390,6 +392,7 @@ def test_a_stream_that_never_ends_fails_stream_done(raw: RawServer, cli: Callabl
     assert_sound(ran)
 
 
+@pytest.mark.slow  # over a second: the quick loop stays within two minutes
 def test_a_stream_sending_only_comments_until_the_deadline_is_an_error(raw: RawServer, cli: Callable[..., Ran]) -> None:
     ran = run_against(cli, raw.url("stream_slow_comments"), "--timeout", "1.5", "--only", "stream.done")
     outcome, message = ran.outcome("stream.done")

@@ -101,6 +101,7 @@ def test_no_probe_in_a_default_run(tmp_path: Path) -> None:
     assert outcome_ids(data, "skipped") == {"ratelimit.envelope"}
 
 
+@pytest.mark.slow  # over a second: the quick loop stays within two minutes
 def test_a_429_met_during_the_run_never_changes_a_verdict(tmp_path: Path) -> None:
     """The bare 429 is retried as before: every other check reaches the verdict it reaches on the clean server."""
     args = RunArgs(only=("response.*", "semantic.seed.*", "ratelimit.*"))

@@ -51,6 +51,7 @@ def test_the_matrix_matches_the_known_faults(three_runs: list[Path], tmp_path: P
     assert json.loads((tmp_path / "out" / "badges" / "clean.json").read_text())["color"] == "brightgreen"
 
 
+@pytest.mark.slow  # over a second: the quick loop stays within two minutes
 def test_a_trend_over_three_nights(three_runs: list[Path], tmp_path: Path) -> None:
     """Three successive reports with --history: "failing since" for a still-broken check, a fixed one, and a
     night whose contract sha256 changed flagged."""
@@ -78,6 +79,7 @@ def test_a_trend_over_three_nights(three_runs: list[Path], tmp_path: Path) -> No
     assert "2026-11-03T03:00Z: contract changed" in page
 
 
+@pytest.mark.slow  # over a second: the quick loop stays within two minutes
 def test_everything_a_target_sent_is_escaped_and_no_key_is_in_any_report(tmp_path: Path) -> None:
     """A hostile run: a message carrying markup; report.html and matrix.md escape it; the canary key is nowhere."""
     _, data = run_in_process(tmp_path, ("created_string",), args=HAND_WRITTEN, target_name="t<script>")
@@ -170,6 +172,7 @@ def two_nights(runs: list[Path], base: Path) -> tuple[Path, Path]:
     return history, base / "site2"
 
 
+@pytest.mark.slow  # over a second: the quick loop stays within two minutes
 def test_the_morning_view_over_two_nights_with_a_target_not_run(three_runs: list[Path], tmp_path: Path) -> None:
     history, site = two_nights(three_runs, tmp_path)
     page = (site / "report.html").read_text()

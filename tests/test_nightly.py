@@ -9,6 +9,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from conftest import KEY, MODEL, run_cli, summary
 
@@ -47,6 +48,7 @@ def test_every_target_is_checked_before_anything_is_sent(
     assert not list((tmp_path / "r").rglob("summary.json"))
 
 
+@pytest.mark.slow  # over a second: the quick loop stays within two minutes
 def test_a_target_whose_key_is_unset_is_not_run_and_the_others_run(
     server: Callable[..., AbstractContextManager[str]], tmp_path: Path
 ) -> None:
@@ -69,6 +71,7 @@ def test_a_target_whose_key_is_unset_is_not_run_and_the_others_run(
     assert proc.stdout.strip().splitlines()[-1].startswith("targets: alpha 0, charlie 3; exit 3")
 
 
+@pytest.mark.slow  # over a second: the quick loop stays within two minutes
 def test_reproduction_lines_use_the_targets_key_variable_header_and_query(
     server: Callable[..., AbstractContextManager[str]], tmp_path: Path
 ) -> None:
@@ -88,6 +91,7 @@ def test_reproduction_lines_use_the_targets_key_variable_header_and_query(
         assert "?tenant=t1" in result["reproduce"] and "CONFORMANCE_API_KEY" not in result["reproduce"]
 
 
+@pytest.mark.slow  # over a second: the quick loop stays within two minutes
 def test_the_console_shows_outcomes_after_the_baseline_and_ends_with_why(
     server: Callable[..., AbstractContextManager[str]], tmp_path: Path
 ) -> None:
@@ -109,6 +113,7 @@ def test_the_console_shows_outcomes_after_the_baseline_and_ends_with_why(
     assert last == "exit 1: 1 stale baseline entries (--strict-baseline)", last
 
 
+@pytest.mark.slow  # over a second: the quick loop stays within two minutes
 def test_a_run_stopped_early_says_why_in_every_report(tmp_path: Path) -> None:
     """A run cut short (here by --max-requests) names the reason in summary.json, summary.md and junit.xml (one
     error case), and its last console line."""

@@ -79,6 +79,7 @@ def test_loaded_without_the_option_it_imports_only_pytest_and_the_standard_libra
     assert "@pytest.mark.must:" not in pytest_run(tmp_path, *OTHER_PLUGINS, "--markers").stdout
 
 
+@pytest.mark.slow  # over a second: the quick loop stays within two minutes
 def test_options_conformance_run_refuses_are_a_usage_error(tmp_path: Path) -> None:
     proc = pytest_run(tmp_path, "--conformance", "--conformance-base-url", "http://127.0.0.1:9")
     assert proc.returncode == 4, proc.stdout + proc.stderr
@@ -108,6 +109,7 @@ def test_k_sends_only_the_requests_of_the_selected_checks(tmp_path: Path, run_ag
     assert command.returncode == 0
 
 
+@pytest.mark.slow  # over a second: the quick loop stays within two minutes
 def test_node_ids_markers_and_collect_only_sends_nothing(tmp_path: Path) -> None:
     proc = pytest_run(
         tmp_path, "--conformance", "--collect-only", "-q", "-m", "stream and must", url="http://127.0.0.1:9"

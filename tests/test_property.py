@@ -60,6 +60,7 @@ def test_the_layer_keeps_to_its_budget() -> None:
     assert len(capped) == 30 and report.stopped and "max-requests" in report.stopped
 
 
+@pytest.mark.slow  # over a second: the quick loop stays within two minutes
 def test_a_finding_carries_a_reproduction(tmp_path: Path) -> None:
     code, data = run_in_process(tmp_path, ("schema_break_with_logprobs",), args=RunArgs(only=("property.positive",)))
     assert code == 1
@@ -71,6 +72,7 @@ def test_a_finding_carries_a_reproduction(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.slow  # over a second: the quick loop stays within two minutes
 def test_the_progress_counter_counts_planned_results_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, data = run_in_process(
         tmp_path, ("schema_break_with_logprobs",), args=RunArgs(only=("property.*",)), progress=True

@@ -26,6 +26,7 @@ def write_baseline(path: Path, ids: set[str]) -> Path:
     return path
 
 
+@pytest.mark.slow  # over a second: the quick loop stays within two minutes
 def test_a_baseline_turns_known_failures_xfailed_and_flags_stale_entries(tmp_path: Path) -> None:
     baseline = Baseline.load(write_baseline(tmp_path / "baseline.yaml", FAULT_FAILS))
     code, data = run_in_process(tmp_path, ("created_string",), args=HAND_WRITTEN, baseline=baseline)
