@@ -32,6 +32,7 @@ from conformance.checks import (
 from conformance.contract import Contract
 from conformance.driver import Driver
 from conformance.driver.clients import installed
+from conformance.driver.pregenerate import Pregenerated
 from conformance.driver.saved import SAVED, Recorder, facts_json
 from conformance.records import Exchange, Outcome, Result
 from conformance.report import RunInfo, by_cause, totals, write_reports
@@ -289,7 +290,21 @@ def _client(settings: RunSettings, target: Target) -> TargetClient:
 
 
 def _send(settings: RunSettings, target: Target, client: TargetClient, seed: int, planned: list[Check]) -> Ran:
-    """Setup, the preflight, then every check; a signal (before or during) ends it with what ran."""
+    """Setup, the preflight, then every check; a signal (before or during) ends it with what ran. The property
+    layer's bodies are generated meanwhile, by a helper process (`driver.pregenerate`)."""
+    modes = [c.params["mode"] for c in planned if c.kind == "property" and selected(c.id, settings.only, settings.skip)]
+    with contextlib.closing(Pregenerated(settings.contract, modes, settings.max_examples, seed)) as pregenerated:
+        return _sent(settings, target, client, seed, planned, pregenerated)
+
+
+def _sent(
+    settings: RunSettings,
+    target: Target,
+    client: TargetClient,
+    seed: int,
+    planned: list[Check],
+    pregenerated: Pregenerated,
+) -> Ran:
     shown_url = "bundled reference server" if target.is_reference else client.public_base_url
     profile = settings.contract.profile
     _say(f"conformance {__version__}: target {shown_url}, model {target.model}, profile {profile}, seed {seed}")
@@ -312,6 +327,7 @@ def _send(settings: RunSettings, target: Target, client: TargetClient, seed: int
             facts = _limit_facts(facts, client, preflight)
             driver = _driver(settings, facts, client, preflight, planned, concurrency_of(settings, target.is_reference))
             driver.recorder = recorder
+            driver.pregenerated = pregenerated
             driver.run(planned)
     except KeyboardInterrupt:
         done = tuple(driver.results) if driver else ()

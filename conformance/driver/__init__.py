@@ -32,6 +32,7 @@ from conformance.checks import (
     selected,
 )
 from conformance.driver.pool import Pool
+from conformance.driver.pregenerate import Pregenerated
 from conformance.driver.saved import Recorder
 from conformance.records import Exchange, Outcome, Result
 from conformance.transport import DEFAULT_AUTH, BudgetExhausted, TargetClient
@@ -89,6 +90,7 @@ class Driver:
     cache: dict[str, Exchange] = field(default_factory=dict)
     concurrency: int = 1  # requests in flight at most; results and their order do not depend on it
     recorder: Recorder | None = None  # saves each exchange as received, for `conformance rejudge`
+    pregenerated: Pregenerated | None = None  # the property layer's bodies, made by a helper process meanwhile
     _futures: dict[str, Future[Exchange]] = field(default_factory=dict)
     _pool: Pool | None = None
     _ahead: int = 0  # the position in the plan up to which recipes were submitted
@@ -190,7 +192,14 @@ class Driver:
                 self._record(self._plain(check, Outcome.SKIPPED, f"not run: {exc}"))
             return
         parts, interrupted = run_layer(
-            self.facts, self.client, sending, self.max_examples, refused, self.progress, self.concurrency
+            self.facts,
+            self.client,
+            sending,
+            self.max_examples,
+            refused,
+            self.progress,
+            self.concurrency,
+            self.pregenerated,
         )
         for part in parts:
             self._done += 1

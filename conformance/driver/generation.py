@@ -14,8 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import hypothesis
+import hypothesis.configuration
 import schemathesis
+from schemathesis.core import NotSet
 from schemathesis.core.parameters import ParameterLocation
+from schemathesis.generation.hypothesis.builder import HypothesisTestConfig, HypothesisTestMode, create_test
 from schemathesis.generation.modes import GenerationMode
 
 from conformance.checks import Facts
@@ -29,9 +33,12 @@ __all__ = [
     "DEFAULT_MAX_EXAMPLES",
     "PATH",
     "Control",
+    "Generated",
+    "GeneratedCase",
     "Planned",
     "edge_requests",
     "field_of",
+    "generate",
     "generated_bound",
     "hypothesis_home",
     "integer_fields",
@@ -150,6 +157,78 @@ def skip_reason(case: Any) -> str | None:
     if header is not None and header.mode.is_negative:
         return "a header mutation"
     return None
+
+
+@dataclass(frozen=True)
+class GeneratedCase:
+    """One body schemathesis generated, as it came (before `prepare`): its phase, the field it is about (`field_of`),
+    and the body, or its raw text when it is not JSON to send (`raw`: text, bytes read as Latin-1, or none)."""
+
+    phase: str
+    target: str
+    body: Any
+    raw: bool
+
+
+@dataclass(frozen=True)
+class Generated:
+    """What one generation mode generated for a seed, in order, and how many cases it does not send
+    (`skip_reason`). Plain data: it crosses a process boundary (`driver.pregenerate`)."""
+
+    mode: str
+    cases: tuple[GeneratedCase, ...]
+    skipped: int
+
+
+def generate(contract: Contract, mode: str, max_examples: int, seed: int) -> Generated:
+    """schemathesis' examples and fuzzing phases for `mode`, in order: a pure function of the contract, the mode,
+    `max_examples` and the seed (the same in every process, `no_local_constants`; Hypothesis keeps its caches in
+    whatever home directory is set, `hypothesis_home`). Nothing here depends on a target's answer."""
+    schema = schema_for(contract, mode, max_examples)
+    operation = schema[PATH]["POST"]
+    cases: list[GeneratedCase] = []
+    skipped = 0
+
+    def one(case: Any) -> None:
+        nonlocal skipped
+        if skip_reason(case):
+            skipped += 1
+            return
+        phase = case.meta.phase.name.value if case.meta is not None else "fuzzing"
+        target = field_of(case, mode)
+        body = case.body
+        if isinstance(body, NotSet):
+            cases.append(GeneratedCase(phase, target, "", True))
+        elif isinstance(body, bytes | str):
+            text = body.decode("latin-1") if isinstance(body, bytes) else body
+            cases.append(GeneratedCase(phase, target, text, True))
+        else:
+            cases.append(GeneratedCase(phase, target, body, False))
+
+    settings = hypothesis.settings(
+        max_examples=max_examples,
+        database=None,
+        deadline=None,
+        derandomize=False,
+        phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],
+        suppress_health_check=list(hypothesis.HealthCheck),
+        report_multiple_bugs=False,
+        verbosity=hypothesis.Verbosity.quiet,
+    )
+    test = create_test(
+        operation=operation,
+        test_func=one,
+        config=HypothesisTestConfig(
+            project=schema.config,
+            modes=[HypothesisTestMode.EXAMPLES, HypothesisTestMode.FUZZING],
+            settings=settings,
+            apply_ci_profile=False,  # Hypothesis' `ci` profile (loaded when CI is set) would derandomize the run
+            seed=seed,
+        ),
+    )
+    with no_local_constants():  # what a seed generates does not depend on the modules loaded
+        test()
+    return Generated(mode, tuple(cases), skipped)
 
 
 # -- sending and judging -------------------------------------------------------------------------------------

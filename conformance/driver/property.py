@@ -24,10 +24,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import hypothesis
 import hypothesis.configuration
-from schemathesis.core import NotSet
-from schemathesis.generation.hypothesis.builder import HypothesisTestConfig, HypothesisTestMode, create_test
 
 from conformance.checks import Check, Facts, infrastructure_problem
 from conformance.checks.properties import (
@@ -44,21 +41,19 @@ from conformance.contract import REQUEST_SCHEMA
 from conformance.driver.attribution import Attributor, is_server_error
 from conformance.driver.generation import (
     DEFAULT_MAX_EXAMPLES,
-    PATH,
     Control,
+    Generated,
     Planned,
     edge_requests,
-    field_of,
+    generate,
     hypothesis_home,
     integer_fields,
-    no_local_constants,
     prepare,
-    schema_for,
     shape_requests,
-    skip_reason,
 )
 from conformance.driver.layer_results import LayerPart, layer_results
 from conformance.driver.pool import Pool
+from conformance.driver.pregenerate import Pregenerated
 from conformance.records import Exchange
 from conformance.transport import TargetClient
 
@@ -352,62 +347,25 @@ def _send_planned(sender: _Sender, planned: list[Planned], phase: str) -> None:
             sender.judge(exchange, phase, list(one.suspects), exact=one.exact, control=one.control)
 
 
-def _generated(sender: _Sender, max_examples: int) -> None:
+def _generated(sender: _Sender, generated: Generated) -> None:
+    """Send what schemathesis generated for this mode (in its order), each body made cheap and aimed (`prepare`);
+    then judge each answer in order."""
     facts, mode = sender.facts, sender.mode
-    schema = schema_for(facts.contract, mode, max_examples)
-    operation = schema[PATH]["POST"]
     integers = integer_fields(facts.contract)
     validator = facts.contract.fast(REQUEST_SCHEMA)
-
-    # generated in order first (what is generated does not depend on any answer), then sent, then judged in order
-    planned: list[tuple[str, str, Any, bool]] = []
-
-    def one(case: Any) -> None:
-        phase = case.meta.phase.name.value if case.meta is not None else "fuzzing"
-        if skip_reason(case):
-            sender.report.not_sent += 1
-            return
-        target = field_of(case, mode)
-        body = prepare(case.body, mode, facts, integers, target)
-        if body is None:
-            sender.report.not_sent += 1  # it would be costly: a limit or `n` above the cap
-            return
-        if isinstance(body, dict) and validator.is_valid(body) != (mode == "positive"):
-            sender.report.not_sent += 1  # made cheap, it is no longer a case of this mode
-            return
-        if isinstance(body, NotSet):
-            planned.append((phase, target, "", True))
-        elif isinstance(body, bytes | str):
-            planned.append((phase, target, body.decode("latin-1") if isinstance(body, bytes) else body, True))
-        else:
-            planned.append((phase, target, body, False))
-
-    settings = hypothesis.settings(
-        max_examples=max_examples,
-        database=None,
-        deadline=None,
-        derandomize=False,
-        phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],
-        suppress_health_check=list(hypothesis.HealthCheck),
-        report_multiple_bugs=False,
-        verbosity=hypothesis.Verbosity.quiet,
-    )
-    test = create_test(
-        operation=operation,
-        test_func=one,
-        config=HypothesisTestConfig(
-            project=schema.config,
-            modes=[HypothesisTestMode.EXAMPLES, HypothesisTestMode.FUZZING],
-            settings=settings,
-            apply_ci_profile=False,  # Hypothesis' `ci` profile (loaded when CI is set) would derandomize the run
-            seed=facts.seed,
-        ),
-    )
-    with no_local_constants():  # what a seed generates does not depend on the modules loaded
-        test()
+    sender.report.not_sent += generated.skipped
     by_phase: dict[str, list[tuple[str, Any, bool]]] = {}
-    for phase, target, body, raw in planned:
-        by_phase.setdefault(phase, []).append((target, body, raw))
+    for case in generated.cases:
+        body = case.body
+        if not case.raw:
+            body = prepare(body, mode, facts, integers, case.target)
+            if body is None:
+                sender.report.not_sent += 1  # it would be costly: a limit or `n` above the cap
+                continue
+            if isinstance(body, dict) and validator.is_valid(body) != (mode == "positive"):
+                sender.report.not_sent += 1  # made cheap, it is no longer a case of this mode
+                continue
+        by_phase.setdefault(case.phase, []).append((case.target, body, case.raw))
     for phase, items in by_phase.items():
         answers = sender.send_all([(body, raw) for _, body, raw in items], phase)
         for (target, _, _), exchange in zip(items, answers, strict=True):
@@ -424,11 +382,13 @@ def run_mode(
     refused: frozenset[str] = frozenset(),
     progress: bool = False,
     pool: Pool | None = None,
+    made: Callable[[str], Generated] | None = None,
 ) -> ModeReport:
     """Send one mode's edge values and generated requests; return what was found.
 
     `refused`: capabilities whose fields are left out (their basic use was refused). `shared`: the layer's
-    attribution state, when both modes run in one run. A signal stops the mode where it is (`stopped`)."""
+    attribution state, when both modes run in one run. `made`: where the mode's generated bodies come from (by
+    default, generated here and now). A signal stops the mode where it is (`stopped`)."""
     shared = shared or _Shared(Attributor(facts, client))
     report = ModeReport(mode)
     sender = _Sender(facts, client, mode, shared, report, progress, pool)
@@ -437,7 +397,8 @@ def run_mode(
         if not report.stopped:
             _shapes(sender, refused)
         if not report.stopped:
-            _generated(sender, max_examples or DEFAULT_MAX_EXAMPLES)
+            count = max_examples or DEFAULT_MAX_EXAMPLES
+            _generated(sender, (made or (lambda m: generate(facts.contract, m, count, facts.seed)))(mode))
         sender.attribute()
     except KeyboardInterrupt:
         report.stopped = "interrupted"
@@ -456,10 +417,18 @@ def run_layer(
     refused: frozenset[str],
     progress: bool = False,
     concurrency: int = 1,
+    pregenerated: Pregenerated | None = None,
 ) -> tuple[tuple[LayerPart, ...], bool]:
     """Run the generation mode of each of `checks` (`property.positive`, `property.negative`) in order; return
     each mode's results, and whether a signal interrupted the layer (the modes after it are not run). Up to
-    `concurrency` requests in flight; what is sent and judged does not depend on it."""
+    `concurrency` requests in flight; what is sent and judged does not depend on it. `pregenerated`: the bodies
+    a helper process is generating (`driver.pregenerate`); a mode it does not deliver is generated here."""
+    count = max_examples or DEFAULT_MAX_EXAMPLES
+
+    def made(mode: str) -> Generated:
+        got = pregenerated.take(mode, max_examples, facts.seed) if pregenerated is not None else None
+        return got if isinstance(got, Generated) else generate(facts.contract, mode, count, facts.seed)
+
     shared = _Shared(Attributor(facts, client))
     reports: list[tuple[Check, ModeReport, int, int]] = []
     pool = Pool(concurrency) if concurrency > 1 else None
@@ -470,7 +439,7 @@ def run_layer(
             for check in checks:
                 wall = time.time()
                 mode = check.params["mode"]
-                report = run_mode(facts, client, mode, max_examples, shared, refused, progress, pool)
+                report = run_mode(facts, client, mode, max_examples, shared, refused, progress, pool, made)
                 reports.append((check, report, int(wall * 1000), int(time.time() * 1000)))
                 if report.stopped == "interrupted":
                     break
