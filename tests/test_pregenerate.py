@@ -3,7 +3,10 @@ when they are made, never what they are; whatever it does wrong, the run generat
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import hypothesis.configuration
@@ -107,3 +110,30 @@ def test_another_copy_of_the_tool_generates_nothing(monkeypatch: pytest.MonkeyPa
     helper = Pregenerated(load_contract(), ["positive"], EXAMPLES, 11)
     assert helper.take("positive", EXAMPLES, 11) is None
     helper.close()
+
+
+def test_a_helper_whose_run_was_killed_ends() -> None:
+    """A run killed outright (no chance to end its helper): the helper notices and ends, minutes of work undone."""
+    program = (
+        "import os\n"
+        "from conformance.contract import load_contract\n"
+        "from conformance.driver.pregenerate import Pregenerated\n"
+        "helper = Pregenerated(load_contract(), ['positive', 'negative'], 1000, 11)\n"
+        "print(helper._process.pid, flush=True)\n"
+        "os._exit(0)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60)
+    pid = int(done.stdout.strip())
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        # an ended child of an ended parent is reaped by init; until then it may show as a zombie
+        stat = Path(f"/proc/{pid}/stat")
+        if stat.exists() and stat.read_text().rsplit(")", 1)[-1].split()[0] == "Z":
+            return
+        time.sleep(0.1)
+    os.kill(pid, 9)
+    raise AssertionError("the helper outlived its run")

@@ -16,6 +16,8 @@ import os
 import pickle
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import IO, Any
 
@@ -23,6 +25,7 @@ from conformance.contract import Contract
 
 __all__ = ["Pregenerated"]
 
+ORPHAN_POLL_S = 0.5  # how often the helper checks that the run that started it is still there
 _LENGTH = 8  # bytes of the big-endian length before each result
 _PACKAGE = str(Path(__file__).resolve().parents[1])  # the `conformance` package the run imported
 
@@ -44,7 +47,7 @@ class Pregenerated:
         path = os.pathsep.join(p for p in (str(Path(_PACKAGE).parent), os.environ.get("PYTHONPATH")) if p)
         try:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", __name__],
+                [sys.executable, "-m", __name__, str(os.getpid())],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
@@ -103,8 +106,17 @@ def _exactly(stream: IO[bytes], size: int) -> bytes | None:
     return data if len(data) == size else None
 
 
+def _orphaned(parent: int) -> None:
+    """End the helper once the run that started it is gone (killed without a chance to end it)."""
+    while os.getppid() == parent:
+        time.sleep(ORPHAN_POLL_S)
+    os._exit(0)
+
+
 def _main() -> None:
     """The helper: read the job on stdin, write each mode's `Generated` on stdout as soon as it is made."""
+    # the run that started it (it may be gone already: then the helper is an orphan from the start)
+    threading.Thread(target=_orphaned, args=(int(sys.argv[1]),), daemon=True).start()
     job = pickle.loads(sys.stdin.buffer.read())
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # whatever a library prints goes where stderr goes, not into the results
