@@ -4,15 +4,18 @@ extra requests stays within its bounds."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import httpx
 import pytest
 from conftest import KEY, MODEL
 
 from conformance.checks import Facts
+from conformance.checks.requests import STATUS_LIMIT
 from conformance.contract import load_contract
-from conformance.driver.attribution import Attributor
+from conformance.driver.attribution import Attributor, completion_ceiling
 from conformance.reference import ServerConfig, in_process
 from conformance.transport import TargetClient
 
@@ -85,8 +88,32 @@ def test_a_500_that_does_not_repeat_is_not_attributed() -> None:
 
 def test_an_accepted_invalid_value_is_narrowed_to_its_field() -> None:
     with attributor("range_unchecked:temperature") as (attr, _):
-        found = attr.attribute("accepted_invalid", {**BASE, **MANY, "temperature": 7}, suspects=["top_p"])
+        found = attr.attribute("accepted_invalid", {**BASE, **MANY, "temperature": 7, "n": 2}, suspects=["top_p"])
     assert found.fields == ("temperature",)
+    # judged by its status: the fields not under test ask for one token and one choice
+    assert found.minimal is not None and found.minimal.request_body["max_completion_tokens"] == STATUS_LIMIT
+    assert found.minimal.request_body.get("n", 1) == 1
+
+
+def test_the_bound_on_completion_tokens_holds() -> None:
+    """Each answered attribution request counts its completion ceiling, counted here at the server; one that would
+    pass the run's allowance is not sent (a field under test keeps its value: `n` 2 costs 2 choices)."""
+    answered: list[int] = []
+    facts = Facts(load_contract(), MODEL, 7)
+    with in_process(ServerConfig(api_key=KEY, faults=frozenset({"n_with_stream_500"}))) as inner:
+
+        def handle(request: httpx.Request) -> httpx.Response:
+            answer = inner.handle_request(request)
+            if answer.status_code == 200:
+                answered.append(completion_ceiling(json.loads(request.content)))
+            return answer
+
+        client = TargetClient("http://reference.test", KEY, transport=httpx.MockTransport(handle))
+        attr = Attributor(facts, client, per_run_tokens=8)
+        found = attr.attribute("server_error", {**BASE, **MANY, "n": 2, "stream": True}, suspects=[])
+        assert "8 completion tokens" in found.note  # its repeat (8 tokens, a 500) sent, the narrowing cut
+        attr.attribute("server_error", {**BASE, **MANY, "n": 2, "stream": True, "seed": 4}, suspects=[])
+    assert answered and sum(answered) <= 8
 
 
 def test_a_finding_that_does_not_reproduce_is_warned_under_no_guessed_field() -> None:

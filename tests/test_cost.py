@@ -12,7 +12,11 @@ import httpx
 import pytest
 from conftest import KEY, MODEL, summary
 
-from conformance.contract import PROFILES, load_contract
+from conformance.checks import Facts
+from conformance.checks.requests import STATUS_LIMIT
+from conformance.contract import PROFILES, REQUEST_SCHEMA, load_contract
+from conformance.driver.attribution import CAP, LIMIT_FIELDS, completion_ceiling, costly
+from conformance.driver.generation import prepare
 from conformance.reference import ServerConfig, in_process
 from conformance.runner import RunSettings, run
 
@@ -63,3 +67,44 @@ def test_a_full_default_run_is_cheap(profile: str, tmp_path: Path) -> None:
     assert len(many) == (len(N_RANGE) if profile == "openai" else 0)
     assert data["totals"]["requests"] == len(bodies) <= 400
     assert data["totals"]["largest_completion_limit"] <= MOST_TOKENS
+    # a request a conforming server refuses is judged by its status: one token, one choice, unless the broken
+    # field is a completion limit or `n` (sent as broken, the other limit at one token)
+    contract = load_contract(None, profile)
+    invalid = [b for b in objects if not contract.is_valid(REQUEST_SCHEMA, b)]
+    assert len(invalid) > 50
+    for sent in invalid:
+        broken = {v.pointer for v in contract.violations(REQUEST_SCHEMA, sent)}
+        about_limits = any(f"/properties/{name}" in p for p in broken for name in LIMIT_FIELDS)
+        about_n = any("/properties/n" in p for p in broken)
+        limit = completion_ceiling({**sent, "n": 1})
+        assert limit <= (CAP if about_limits else STATUS_LIMIT), (sent, broken)
+        assert about_n or completion_ceiling(sent) == limit, (sent, broken)  # one choice
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("max_tokens", 5),
+        ("max_tokens", 4.5),
+        ("max_tokens", "5"),  # pydantic's lax mode, and many servers with it, read a numeric string as its number
+        ("max_tokens", " 99999 "),
+        ("max_completion_tokens", "1e9"),
+        ("max_completion_tokens", "inf"),
+        ("max_completion_tokens", "NaN"),
+        ("n", "3"),
+        ("n", 2.5),
+        ("n", 10**30),
+    ],
+)
+def test_a_value_a_lenient_server_reads_as_a_costly_number_is_not_sent(field: str, value: Any) -> None:
+    assert costly(field, value)
+    contract = load_contract()
+    sent = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], field: value}
+    assert prepare(sent, "negative", Facts(contract, MODEL), set(), field) is None
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("max_tokens", 4), ("max_tokens", "4"), ("n", "2"), ("n", True), ("n", "x"), ("n", None)]
+)
+def test_a_value_within_the_caps_is_not_costly(field: str, value: Any) -> None:
+    assert not costly(field, value)

@@ -91,7 +91,10 @@ def test_the_plan_follows_the_options() -> None:
     # rule 9's exception, the openai profile's n range with a 1-token limit, costs n tokens
     assert completion_ceiling({"max_completion_tokens": 1, "n": 129}) == 129
     assert completion_ceiling({"max_tokens": 4, "max_completion_tokens": 2, "n": 2}) == 8
-    assert completion_ceiling("not json") == completion_ceiling({"n": "2"}) == 4
+    assert completion_ceiling("not json") == completion_ceiling({"n": "x"}) == completion_ceiling({"n": True}) == 4
+    # read as a lenient server reads them: a numeric string is its number, a fraction rounds up
+    assert completion_ceiling({"n": "2"}) == completion_ceiling({"max_tokens": " 8 "}) == 8
+    assert completion_ceiling({"max_tokens": 2.5}) == 3
 
 
 def test_a_5xx_past_the_retry_budget_is_warned_not_failed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,7 +12,9 @@ from conformance.checks.requests import (
     CAPABILITIES,
     JSON_SCHEMA_FORMAT,
     MISSING_MESSAGES,
+    PROMPT,
     SMALL_LIMIT,
+    STATUS_LIMIT,
     TOOL_PROMPT,
     WEATHER_TOOL,
     body,
@@ -35,9 +37,10 @@ def _field(name: str) -> str:
     return f"{REQUEST_SCHEMA}/properties/{name}"
 
 
-def _recipe(key: str, fields: dict[str, Any], drop: str | None = None) -> Recipe:
+def _recipe(key: str, fields: dict[str, Any], drop: str | None = None, limit: int = SMALL_LIMIT) -> Recipe:
     def build(facts: Facts, _: tuple[Exchange, ...]) -> Request:
-        sent = body(facts, prompt=TOOL_PROMPT, **fields) if "tools" in fields else body(facts, **fields)
+        prompt = TOOL_PROMPT if "tools" in fields else PROMPT
+        sent = body(facts, limit, prompt, **fields)
         sent.pop(drop or "", None)
         return Request(sent)
 
@@ -65,12 +68,15 @@ def _check(
     **options: Any,
 ) -> Check:
     sent = ", ".join(f"{k}={show(v)}" for k, v in fields.items() if v is not None)
+    # a value a conforming server refuses is judged by its status alone: the smallest completion
+    limit = SMALL_LIMIT if table == "accepts" else STATUS_LIMIT
     if table == "rejects":  # rule 8: a failure needs a constraint the profile's sources state (as generated ones)
-        table = invalid_table(contract, body(Facts(contract), **fields)) or table
+        table = invalid_table(contract, body(Facts(contract), limit, **fields)) or table
         reasons = captured_only(contract, fields)
         if table == "narrowed" and reasons:
             sent = f"{sent} (the capture excludes it: {reasons})"
-    recipe = BASIC[capability] if capability and fields is CAPABILITIES[capability] else _recipe(rid, fields)
+    shared = capability is not None and fields is CAPABILITIES[capability]
+    recipe = BASIC[capability] if capability is not None and shared else _recipe(rid, fields, limit=limit)
     if fields == {"max_completion_tokens": SMALL_LIMIT}:
         recipe = PREFLIGHT  # the same request as the preflight: judged on its answer
     capabilities = (capability,) if capability and table == "accepts" else ()
@@ -157,7 +163,7 @@ def _dropped(rid: str, name: str) -> Check:
         name,
         f"{REQUEST_SCHEMA}/required",
         ByStatus("rejects", f"a request without `{name}`"),
-        (_recipe(rid, {}, drop=name),),
+        (_recipe(rid, {}, drop=name, limit=STATUS_LIMIT),),
     )
 
 
@@ -190,7 +196,7 @@ def required_and_body(contract: Contract) -> Iterator[Check]:
     )
     unknown = Recipe(
         "request.model.unknown",
-        lambda facts, _: Request(body(facts, model=f"{facts.model}-conformance-no-such-model")),
+        lambda facts, _: Request(body(facts, STATUS_LIMIT, model=f"{facts.model}-conformance-no-such-model")),
     )
     yield Check(
         "request.model.unknown",

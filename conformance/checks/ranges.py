@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from conformance.checks.base import Check, Facts, Recipe, Registry, Request, show
-from conformance.checks.requests import LOGIT_CONTROL, SAMPLE_TOKEN, SMALL_LIMIT, body
+from conformance.checks.requests import LOGIT_CONTROL, SAMPLE_TOKEN, SMALL_LIMIT, STATUS_LIMIT, body
 from conformance.checks.status import ByStatus, invalid_table
 from conformance.contract import Contract, RangedField
 from conformance.records import Exchange
@@ -50,9 +50,10 @@ def request_fields(f: RangedField, value: Any) -> dict[str, Any]:
     return {f.name: value}
 
 
-def limit_of(f: RangedField) -> int:
-    """The completion limit that rides along: 1 token for `n` (many choices), the small default otherwise."""
-    return 1 if f.name == "n" else SMALL_LIMIT
+def limit_of(f: RangedField, valid: bool = True) -> int:
+    """The completion limit that rides along: `STATUS_LIMIT` for a value a conforming server refuses (its status
+    is what is judged) and for `n` (many choices), the small default otherwise."""
+    return STATUS_LIMIT if f.name == "n" or not valid else SMALL_LIMIT
 
 
 def _recipe(key: str, fields: dict[str, Any], limit: int) -> Recipe:
@@ -74,13 +75,14 @@ def ranges(contract: Contract) -> Iterator[Check]:
             capability = CAPABILITY_OF.get(f.name)
             controlled = f.name == "logit_bias"  # a 4xx to the token id itself is no verdict on the value
             # judged as the generated layer judges the same request (extension, narrowed or rejects)
-            table = "accepts" if valid else invalid_table(contract, body(Facts(contract), limit_of(f), **fields))
+            limit = limit_of(f, valid)
+            table = "accepts" if valid else invalid_table(contract, body(Facts(contract), limit, **fields))
             yield Check(
                 rid,
                 f.name,
                 f.pointer,
                 ByStatus(table or "rejects", sent, controlled=controlled),
-                (_recipe(rid, fields, limit_of(f)), *((LOGIT_CONTROL,) if controlled else ())),
+                (_recipe(rid, fields, limit), *((LOGIT_CONTROL,) if controlled else ())),
                 capabilities=(capability,) if valid and capability else (),
                 params={"value": value, "valid": valid},
             )

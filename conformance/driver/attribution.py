@@ -5,19 +5,24 @@ valid request carrying only that field (docs/verdicts.md rule 8), and confirm a 
 The suspect field goes first (the one the generator mutated); if it does not reproduce alone, the rest of the
 generated body is narrowed by delta debugging (halves, then complements) over the fields in which the body
 differs from the minimal request. Every body tried gets the fields its fields depend on (`logprobs: true` beside
-`top_logprobs`) and a numeric completion limit. Bounds: at most `PER_FINDING` extra requests for one finding and
-`PER_RUN` in a whole run; a finding whose cause matches one already found costs nothing.
+`top_logprobs`) and a numeric completion limit: its status is what counts, so every field not under test is sent
+at `STATUS_LIMIT` completion tokens and one choice. Bounds: at most `PER_FINDING` extra requests for one finding,
+`PER_RUN` in a whole run, and `PER_RUN_TOKENS` completion tokens (each answered request counts its ceiling,
+`completion_ceiling`; one whose ceiling would pass it is not sent); a finding whose cause matches one already found
+costs nothing.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from conformance.checks import Facts, is_server_error
 from conformance.checks import body as minimal_body
 from conformance.checks.properties import Attribution, Kind
+from conformance.checks.requests import SMALL_LIMIT, STATUS_LIMIT
 from conformance.contract import REQUEST_SCHEMA
 from conformance.records import Exchange
 from conformance.transport import BudgetExhausted, TargetClient
@@ -28,9 +33,12 @@ __all__ = [
     "MAX_N",
     "PER_FINDING",
     "PER_RUN",
+    "PER_RUN_TOKENS",
+    "STATUS_LIMIT",
     "Attribution",
     "Attributor",
     "Kind",
+    "completion_ceiling",
     "costly",
     "is_server_error",
     "ready",
@@ -40,7 +48,8 @@ __all__ = [
 PER_FINDING = 12  # extra requests to attribute one finding (the identical repeat included)
 PER_RUN = 120  # extra requests for attribution in a whole run, both generation modes (a cause costs 1 to 12)
 SPENT = "the attribution budget is spent"
-CAP = 4  # the completion limit of every generated or attributing request
+PER_RUN_TOKENS = 120  # completion tokens attribution may cost in a whole run (ceilings of answered requests)
+CAP = 4  # the completion limit of every generated request
 MAX_N = 2
 LIMIT_FIELDS = ("max_tokens", "max_completion_tokens")
 DROP = "\x00drop"  # a change that removes a field of the minimal request (a missing required field)
@@ -60,16 +69,49 @@ def _small(value: Any, cap: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= cap
 
 
+def _number(value: Any) -> float | None:
+    """`value` as the number a lenient server may read it as (a numeric string included: `"99999"`), or None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return value
+    if isinstance(value, str) and len(value) < 400:
+        try:
+            return float(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
 def costly(name: str, value: Any) -> bool:
-    """Whether `value` in field `name` could be costly: a limit or `n` above its cap (docs/verdicts.md rule 9)."""
+    """Whether `value` in field `name` could be costly: a limit or `n` above its cap, or a string a lenient server
+    reads as such a number (docs/verdicts.md rule 9)."""
     cap = MAX_N if name == "n" else CAP if name in LIMIT_FIELDS else None
-    number = isinstance(value, int | float) and not isinstance(value, bool)
-    return cap is not None and number and value > cap
+    number = _number(value)
+    return cap is not None and number is not None and not number <= cap  # NaN is costly too
 
 
-def ready(facts: Facts, body: dict[str, Any], protected: set[str]) -> dict[str, Any]:
-    """`body` with what its fields depend on, a numeric completion limit and a small `n`; `protected` fields
-    (the ones under test) are left as they are."""
+def completion_ceiling(sent: Any) -> int:
+    """The most completion tokens an answer to `sent` may count: its completion limit (the larger, when it sends
+    both) x its `n`, each read as a lenient server reads it (`"2"` is 2; a fraction rounded up). A body that is not
+    JSON, or sets no usable limit, is counted as the minimal request (`SMALL_LIMIT`)."""
+    if not isinstance(sent, dict):
+        return SMALL_LIMIT
+    limits = [math.ceil(v) for k in LIMIT_FIELDS if (v := _number(sent.get(k))) is not None and 0 <= v < 2**53]
+    n = _number(sent.get("n"))
+    choices = math.ceil(n) if n is not None and 1 <= n < 2**53 else 1
+    return (max(limits) if limits else SMALL_LIMIT) * choices
+
+
+def ready(
+    facts: Facts,
+    body: dict[str, Any],
+    protected: set[str],
+    cap: int = CAP,
+    max_n: int = MAX_N,
+) -> dict[str, Any]:
+    """`body` with what its fields depend on, a numeric completion limit of at most `cap` and `n` at most `max_n`;
+    `protected` fields (the ones under test) are left as they are."""
     body = dict(body)
     for rule in facts.contract.node(REQUEST_SCHEMA).get("allOf", []):
         required = rule.get("if", {}).get("required") or []
@@ -77,18 +119,19 @@ def ready(facts: Facts, body: dict[str, Any], protected: set[str]) -> dict[str, 
             for name, then in rule.get("then", {}).get("properties", {}).items():
                 if "const" in then and name not in protected:
                     body[name] = then["const"]
-    if not _small(body.get(facts.limit_field), CAP):
+    if not _small(body.get(facts.limit_field), cap):
         # the cap goes in the field the target honours; when that field is under test, the other carries it
         others = [facts.limit_field] + [n for n in LIMIT_FIELDS if n != facts.limit_field]
         for name in others:
             if name not in protected:
-                body[name] = CAP
+                body[name] = cap
                 break
     for name in LIMIT_FIELDS:
-        if name in body and name not in protected and not _small(body[name], CAP):
-            body[name] = CAP
-    if "n" not in protected and isinstance(body.get("n"), int) and body["n"] > MAX_N:
-        body["n"] = MAX_N
+        if name in body and name not in protected and not _small(body[name], cap):
+            body[name] = cap
+    n = body.get("n")
+    if "n" not in protected and isinstance(n, int) and not isinstance(n, bool) and n > max_n:
+        body["n"] = max_n
     return body
 
 
@@ -104,7 +147,9 @@ class Attributor:
     client: TargetClient
     per_finding: int = PER_FINDING
     per_run: int = PER_RUN
+    per_run_tokens: int = PER_RUN_TOKENS
     spent: int = 0
+    spent_tokens: int = 0  # the ceilings of the answered attribution requests
     known: list[tuple[Kind, list[str], Attribution]] = field(default_factory=list)
 
     def minimal(self) -> dict[str, Any]:
@@ -113,13 +158,23 @@ class Attributor:
     def extra(self, sent: Any, raw: bool = False) -> Exchange | None:
         """One request of the run's attribution budget outside a finding's narrowing (a control body; the identical
         repeat of a body that is not an object); None when the budget (or `--max-requests`) is spent."""
-        if self.spent >= self.per_run or not self.client.take_extra():
+        if self.spent >= self.per_run or not self._affords(sent) or not self.client.take_extra():
             return None
         self.spent += 1
         try:
-            return self.client.chat(sent, raw=raw)
+            return self._counted(sent, self.client.chat(sent, raw=raw))
         except BudgetExhausted:
             return None
+
+    def _affords(self, sent: Any) -> bool:
+        """Whether the run's attribution tokens leave room for an answer to `sent` (its ceiling)."""
+        return self.spent_tokens + completion_ceiling(sent) <= self.per_run_tokens
+
+    def _counted(self, sent: Any, answer: Exchange) -> Exchange:
+        """`answer`, its ceiling counted against the attribution tokens when it was answered (2xx)."""
+        if answer.status is not None and 200 <= answer.status < 300:
+            self.spent_tokens += completion_ceiling(sent)
+        return answer
 
     def attribute(self, kind: Kind, sent: dict[str, Any], suspects: list[str], exact: bool = False) -> Attribution:
         """Reproduce a finding of `kind` shown by the generated body `sent`.
@@ -129,12 +184,16 @@ class Attributor:
         used = [0]
 
         def send(body: dict[str, Any]) -> Exchange:
-            if used[0] >= self.per_finding or self.spent >= self.per_run or not self.client.take_extra():
+            if not self._affords(body):
+                raise _OutOfBudget(f"{self.per_run_tokens} completion tokens")
+            if used[0] >= self.per_finding or self.spent >= self.per_run:
+                raise _OutOfBudget
+            if not self.client.take_extra():
                 raise _OutOfBudget
             used[0] += 1
             self.spent += 1
             try:
-                return self.client.chat(body)
+                return self._counted(body, self.client.chat(body))
             except BudgetExhausted:
                 raise _OutOfBudget from None
 
@@ -185,8 +244,8 @@ class Attributor:
                     break
             else:
                 self._narrow(list(changes), test)
-        except _OutOfBudget:
-            note = f"narrowed within the budget of {self.per_finding} requests"
+        except _OutOfBudget as exc:
+            note = f"narrowed within the budget of {exc.args[0] if exc.args else f'{self.per_finding} requests'}"
         result = best[-1] if best else list(changes)
         minimal = tried.get(tuple(sorted(result)))
         found = Attribution(tuple(sorted(result)), minimal, repeat, used[0], note)
@@ -207,7 +266,7 @@ class Attributor:
                 body[key] = copy.deepcopy(sent[key])
             else:
                 body.pop(key, None)
-        return ready(self.facts, body, set(subset))
+        return ready(self.facts, body, set(subset), cap=STATUS_LIMIT, max_n=1)
 
     @staticmethod
     def _narrow(changes: list[str], test: Any) -> list[str]:

@@ -22,11 +22,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from conformance.checks import BASIC, PREFLIGHT, Check, Facts, Inconclusive, Recipe, body, plan, selected
-from conformance.checks.requests import SMALL_LIMIT
 from conformance.contract import Contract
 from conformance.driver import recipe_keys, static_skip
-from conformance.driver.attribution import CAP, LIMIT_FIELDS, MAX_N, PER_FINDING, PER_RUN
-from conformance.driver.generation import DEFAULT_MAX_EXAMPLES, edge_requests, generated_bound, shape_requests
+from conformance.driver.attribution import CAP, MAX_N, PER_FINDING, PER_RUN, PER_RUN_TOKENS, completion_ceiling
+from conformance.driver.generation import (
+    DEFAULT_MAX_EXAMPLES,
+    edge_requests,
+    generated_bound,
+    generated_ceiling,
+    shape_requests,
+)
 from conformance.records import Exchange
 from conformance.transport import EXTRA_BUDGET, RETRY_BUDGET
 
@@ -36,17 +41,6 @@ MODES = ("positive", "negative")
 LOAD_AREAS = ("load.", "ratelimit.")  # checks of concurrent load and rate limits (`driver.load`)
 # what the stop-word recipe is built after, when planning: an unconstrained completion (the plan sends nothing)
 _SAMPLE_TEXT = "alpha bravo charlie delta echo foxtrot golf hotel"
-
-
-def completion_ceiling(sent: Any) -> int:
-    """The most completion tokens an answer to `sent` may count: its completion limit (the larger, when it sends
-    both) x its `n`. A body that is not JSON, or sets no numeric limit, is counted as the minimal request."""
-    if not isinstance(sent, dict):
-        return SMALL_LIMIT
-    limits = [v for k in LIMIT_FIELDS if isinstance(v := sent.get(k), int) and not isinstance(v, bool) and v >= 0]
-    n = sent.get("n")
-    choices = n if isinstance(n, int) and not isinstance(n, bool) and n >= 1 else 1
-    return (max(limits) if limits else SMALL_LIMIT) * choices
 
 
 def _sample(facts: Facts, recipe: Recipe) -> Exchange:
@@ -209,7 +203,7 @@ def _layer(facts: Facts, layer: list[Check], max_examples: int | None) -> list[A
         edges, _ = edge_requests(facts, mode, frozenset())
         shapes = shape_requests(facts, mode, frozenset())
         generated = generated_bound(facts.contract, mode, max_examples)
-        tokens += [completion_ceiling(p.body) for p in edges + shapes] + [CAP * MAX_N] * generated
+        tokens += [completion_ceiling(p.body) for p in edges + shapes] + [generated_ceiling(mode)] * generated
         parts.append(f"{mode}: {len(edges)} edge values, {len(shapes)} shapes, at most {generated} generated")
     examples = max_examples or DEFAULT_MAX_EXAMPLES
     detail = "; ".join(parts) + f" ({examples} examples per mode)" if parts else "not selected"
@@ -219,13 +213,20 @@ def _layer(facts: Facts, layer: list[Check], max_examples: int | None) -> list[A
     shared = f", together at most {EXTRA_BUDGET}" if extra < attribution + RETRY_BUDGET else ""
     what = ""
     if layer:
-        what = f"attribution at most {PER_RUN} ({PER_FINDING} per finding: narrowing, identical repeats, controls), "
+        what = (
+            f"attribution at most {PER_RUN} requests and {PER_RUN_TOKENS} completion tokens ({PER_FINDING} requests "
+            "per finding: narrowing, identical repeats, controls), "
+        )
+    # attribution's requests together count at most PER_RUN_TOKENS (`Attributor`), one at most `most` (the repeat
+    # of a generated valid body): the costliest first, so that a --max-requests cut keeps a true ceiling
+    most = completion_ceiling({"max_completion_tokens": CAP, "n": MAX_N})
+    each = [min(most, PER_RUN_TOKENS - most * i) for i in range(attribution) if most * i < PER_RUN_TOKENS]
     return [
         Area("property layer", len(tokens), tuple(tokens), detail, "--max-examples, --only/--skip 'property.*'"),
         Area(
             "attribution and retries",
             extra,
-            (CAP * MAX_N,) * attribution + (0,) * (extra - attribution),
+            tuple(each) + (0,) * (extra - len(each)),
             f"{what}retries (429, 502-504, a reset) and identical repeats of a 5xx at most {RETRY_BUDGET}{shared}; "
             "a retried or repeated answer is counted once",
             "--only/--skip 'property.*'",
