@@ -83,32 +83,26 @@ def observed(driver: Driver, kind: str) -> tuple[Exchange, ...]:
 
 
 def probe(client: TargetClient, facts: Facts, limit: int) -> int:
-    """Send up to `limit` minimal requests (a completion limit of 1), as fast as the run's rate and in-flight
-    allowance let, until one is answered other than 200 (a 429, kept by the client for `ratelimit.envelope`); a
-    429 is not retried. Returns how many were sent. Within the run's request budget."""
+    """Send up to `limit` minimal requests (a completion limit of 1) in rounds of as many as the run's in-flight
+    allowance lets (all of a round at once, as fast as the run's rate lets), until a round has an answer other
+    than 200 (a 429, kept by the client for `ratelimit.envelope`); a 429 is not retried. What is sent does not
+    depend on how fast each answer comes: the rounds up to the first one with a 429. Returns how many were sent.
+    Within the run's request budget."""
     request = body(facts, limit=1)
-    counted = {"sent": 0}
-    lock = threading.Lock()
-    stop = threading.Event()
 
-    def worker() -> None:
-        while not stop.is_set():
-            with lock:
-                if counted["sent"] >= limit:
-                    return
-                counted["sent"] += 1
-            try:
-                with client.slot():
-                    exchange = client.chat(request, retry=False)
-            except BudgetExhausted:
-                stop.set()
-                return
-            if exchange.status != 200:
-                stop.set()
+    def one(_: int) -> Exchange | None:
+        try:
+            with client.slot():
+                return client.chat(request, retry=False)
+        except BudgetExhausted:
+            return None
 
-    threads = [threading.Thread(target=worker, name=f"conformance-probe-{i}") for i in range(client.pacing.ceiling)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return counted["sent"]
+    sent = 0
+    while sent < limit:
+        size = min(client.pacing.ceiling, limit - sent)
+        with ThreadPoolExecutor(size, thread_name_prefix="conformance-probe") as pool:
+            answers = list(pool.map(one, range(size)))
+        sent += sum(a is not None for a in answers)
+        if any(a is None or a.status != 200 for a in answers):
+            break
+    return sent
