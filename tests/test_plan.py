@@ -1,5 +1,6 @@
 """`conformance plan`: a run's ceilings before any traffic bound what it uses, on the clean reference and under
-faults, in both profiles, and stay within 1.5 x what a clean reference run uses (requests); the retry budget that
+faults, in both profiles, and stay within 1.5 x what a clean reference run uses (requests; completion tokens within
+2.5 x: what a conforming target never spends is in them, README "What a run may cost"); the retry budget that
 makes the ceiling statable keeps verdicts right (a 5xx it leaves unrepeated is warned, never failed)."""
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ FAULTS: list[tuple[str, ...]] = [
     ("ignore_completion_limit",),
     ("top_p_null_500", "assistant_message_500"),
     ("stream_endless",),
+    # invalid values served: the 1-token ceilings of refused requests spent, attribution answered (its token budget)
+    tuple(f"range_unchecked:{f}" for f in ("temperature", "top_p", "presence_penalty", "frequency_penalty")),
 ]
 
 
@@ -45,6 +48,7 @@ def test_the_plan_bounds_a_full_run(tmp_path: Path, profile: str, faults: tuple[
     assert data["totals"]["retries"] <= RETRY_BUDGET
     if not faults:  # the ceiling is not a wild guess: within 1.5 x what the clean reference uses
         assert plan["requests"] <= 1.5 * requests, (plan["requests"], requests)
+        assert plan["completion_tokens"] <= 2.5 * tokens, (plan["completion_tokens"], tokens)
         assert data["totals"]["retries"] == 0
 
 
