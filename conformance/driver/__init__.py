@@ -156,18 +156,30 @@ class Driver:
                 if self._ahead == position:
                     self._ahead += 1
                 return  # nothing past it is submitted before it is judged
+            if not all(self._submit(recipe) for recipe in check.recipes):
+                return  # what is left is sent when judged, in plan order, as it would be one at a time
             self._ahead += 1
-            for recipe in check.recipes:
-                self._submit(recipe)
 
-    def _submit(self, recipe: Recipe) -> None:
+    def _submit(self, recipe: Recipe) -> bool:
+        """Send `recipe` ahead (after what it is built after), its request of the budget reserved now; False when
+        it is left to be sent when judged. A request is sent ahead only while `--max-requests` also holds a request
+        for an identical repeat (rule 10) of it and of every request sent ahead and not judged yet, and so does the
+        run's retry budget (unless it is spent): a 5xx's repeat then always finds what it needs, whenever the 5xx
+        comes, so the requests and repeats a budget cuts are the ones it cuts one at a time."""
         if recipe.key in self.cache or recipe.key in self._futures or self._pool is None:
-            return
-        for prior in recipe.after:
-            self._submit(prior)
+            return True
+        if not all(self._submit(prior) for prior in recipe.after):
+            return False
+        unjudged = len(self._futures) + 1  # this one included
+        remaining, repeats = self.client.remaining, self.client.retries_left
+        if remaining is not None and remaining < unjudged + 1:  # this request, and a repeat for each
+            return False
+        if repeats is not None and 0 < repeats < unjudged:  # none left: no 5xx is repeated, whenever it comes
+            return False
         if not self.client.reserve():
-            return  # beyond the budget: judged in order, it is skipped there
+            return False  # beyond the budget: judged in order, it is skipped there
         self._futures[recipe.key] = self._pool.submit(self._send_slotted, recipe)
+        return True
 
     def _property_layer(self, layer: list[Check]) -> None:
         """The property layer's modes, run together; their results recorded in order. A signal during the layer

@@ -259,6 +259,16 @@ class TargetClient:
             self._reserved += 1
             return True
 
+    @property
+    def retries_left(self) -> int | None:
+        """Retries and identical repeats `take_retry` may still give (None: no bound)."""
+        left = [
+            budget - spent
+            for budget, spent in ((self.retry_budget, self.retries), (self.extra_budget, self.extra))
+            if budget is not None
+        ]
+        return max(0, min(left)) if left else None
+
     def take_retry(self) -> bool:
         """Take one retry (or identical repeat of a 5xx) of the run's `retry_budget`; False when it is spent."""
         with self._lock:
