@@ -148,7 +148,7 @@ class Driver:
         self._ahead = max(self._ahead, position)
         while self._ahead < len(chosen) and len(self._futures) < self.concurrency:
             check = chosen[self._ahead]
-            if check.kind == "property" or self._skip_reason(check) is not None:
+            if check.kind == "property" or self._skip_reason(check, looking_ahead=True) is not None:
                 self._ahead += 1
                 continue
             if any((r.alone or r.batch or r.observe) and r.key not in self.cache for r in _recipes(check.recipes)):
@@ -241,7 +241,9 @@ class Driver:
         except Exception as exc:  # a bug of ours must not take the run down: record it
             return [self._plain(check, Outcome.ERROR, f"the check itself failed: {type(exc).__name__}: {exc}")]
 
-    def _skip_reason(self, check: Check) -> str | None:
+    def _skip_reason(self, check: Check, looking_ahead: bool = False) -> str | None:
+        """Why `check` is skipped now, or None. Judging it (not `looking_ahead`), a budget that cuts it marks the
+        run as cut by the budget."""
         reason = static_skip(check, self.facts)
         if reason is not None:
             return reason
@@ -255,7 +257,8 @@ class Driver:
         if check.long and not self.facts.limit_honoured:
             return "the target did not honour the completion limit (response.minimal.completion_limit)"
         if self.client.remaining == 0 and not all(k in self.cache or k in self._futures for k in _keys(check.recipes)):
-            self.client.budget_hit = True
+            if not looking_ahead:
+                self.client.budget_hit = True
             return f"--max-requests {self.client.max_requests} reached"
         return None
 
