@@ -29,8 +29,10 @@ from conformance.checks import (
     plan,
     selected,
 )
+from conformance.checks.base import STATUS_LIMIT
+from conformance.checks.requests import SMALL_LIMIT
 from conformance.contract import Contract
-from conformance.driver import Driver
+from conformance.driver import Driver, uses_status_limit
 from conformance.driver.clients import installed
 from conformance.driver.pregenerate import Pregenerated
 from conformance.driver.saved import SAVED, Recorder, facts_json
@@ -174,9 +176,34 @@ def preflight_problem(facts: Facts, exchange: Exchange) -> str | None:
     return infrastructure_problem(facts.contract, exchange)
 
 
-def _limit_facts(facts: Facts, client: TargetClient, preflight: Exchange) -> Facts:
-    """Which completion limit the run caps its requests with. When the preflight's `max_completion_tokens` is
-    ignored, one more request tries `max_tokens`; a target that honours it gets it for the rest of the run."""
+def _limit_facts(facts: Facts, client: TargetClient, preflight: Exchange, controlled: bool) -> Facts:
+    """Which completion limit the run caps its requests with (`_limit_field`), and, when the run sends requests
+    judged by their status alone (`controlled`), the one they ask for (`_status_limit`)."""
+    facts = _limit_field(facts, client, preflight)
+    return _status_limit(facts, client) if controlled and preflight.status == 200 else facts
+
+
+def _selected(settings: RunSettings, planned: list[Check]) -> list[Check]:
+    return [c for c in planned if selected(c.id, settings.only, settings.skip)]
+
+
+def _status_limit(facts: Facts, client: TargetClient) -> Facts:
+    """The control of the status limit: the minimal request at `STATUS_LIMIT` (one token). A target that does not
+    serve it would refuse every request judged by its status alone because of its limit, whatever the value under
+    test: those ask for the small default instead (and the plan is revised)."""
+    control = client.chat(body(facts, STATUS_LIMIT))
+    if control.status == 200 or control.error is not None:
+        return facts  # served; no answer at all is the transport's trouble, not a refusal of the limit
+    _say(
+        f"conformance: the target refuses a completion limit of {STATUS_LIMIT} (HTTP {control.status}); requests "
+        f"judged by their status alone ask for {SMALL_LIMIT} tokens instead"
+    )
+    return dataclasses.replace(facts, status_limit=SMALL_LIMIT)
+
+
+def _limit_field(facts: Facts, client: TargetClient, preflight: Exchange) -> Facts:
+    """When the preflight's `max_completion_tokens` is ignored, one more request tries `max_tokens`; a target that
+    honours it gets it for the rest of the run."""
     if preflight.status != 200 or limit_honoured(preflight)[0]:
         return facts
     fallback = dataclasses.replace(facts, limit_field="max_tokens")
@@ -324,7 +351,9 @@ def _sent(
             if problem:
                 _say(f"conformance: preflight: {client.redactor.clean(problem)}")
                 return Ran(stopped=client.redactor.clean(problem))
-            facts = _limit_facts(facts, client, preflight)
+            facts = _limit_facts(facts, client, preflight, uses_status_limit(_selected(settings, planned)))
+            if facts.status_limit != STATUS_LIMIT and ceilings is not None:
+                ceilings = _stated_plan(settings, bool(target.api_key), planned, facts.status_limit) or ceilings
             driver = _driver(settings, facts, client, preflight, planned, concurrency_of(settings, target.is_reference))
             driver.recorder = recorder
             driver.pregenerated = pregenerated
@@ -343,8 +372,11 @@ def _sent(
     return Ran(done + tuple(missing), stopped, facts=driver.facts, plan=ceilings, recorder=recorder)
 
 
-def plan_of(settings: RunSettings, api_key_given: bool, checks: list[Check] | None = None) -> Plan:
-    """The ceilings of a run of `settings` (`conformance plan`), before any traffic."""
+def plan_of(
+    settings: RunSettings, api_key_given: bool, checks: list[Check] | None = None, status_limit: int = STATUS_LIMIT
+) -> Plan:
+    """The ceilings of a run of `settings` (`conformance plan`), before any traffic; `status_limit`: what a request
+    judged by its status alone asks for (the run's control may revise it, `_status_limit`)."""
     from conformance.driver.plan import plan_run  # imports the property layer's generator: only when planning
 
     return plan_run(
@@ -358,17 +390,22 @@ def plan_of(settings: RunSettings, api_key_given: bool, checks: list[Check] | No
         api_key_given=api_key_given,
         bearer_auth=_bearer(settings),
         probe_rate_limit=settings.probe_rate_limit,
+        status_limit=status_limit,
     )
 
 
-def _stated_plan(settings: RunSettings, api_key_given: bool, planned: list[Check]) -> Plan | None:
-    """The run's plan, said on stderr before anything is sent; None (and said) if it could not be made: a bug of
-    ours in planning must not stop a run."""
+def _stated_plan(
+    settings: RunSettings, api_key_given: bool, planned: list[Check], status_limit: int = STATUS_LIMIT
+) -> Plan | None:
+    """The run's plan, said on stderr before anything is sent (again, revised, when the control of the status
+    limit changes it); None (and said) if it could not be made: a bug of ours in planning must not stop a run."""
     try:
-        ceilings = plan_of(settings, api_key_given, planned)
+        ceilings = plan_of(settings, api_key_given, planned, status_limit)
     except Exception as exc:
         _say(f"conformance: the plan could not be made ({type(exc).__name__}: {exc}); the run goes on without it")
         return None
+    if status_limit != STATUS_LIMIT:
+        _say(f"conformance: the plan revised, requests judged by their status alone asking for {status_limit} tokens:")
     for line in ceilings.lines():
         _say(line)
     return ceilings

@@ -88,16 +88,44 @@ def test_a_500_that_does_not_repeat_is_not_attributed() -> None:
 
 def test_an_accepted_invalid_value_is_narrowed_to_its_field() -> None:
     with attributor("range_unchecked:temperature") as (attr, _):
-        found = attr.attribute("accepted_invalid", {**BASE, **MANY, "temperature": 7, "n": 2}, suspects=["top_p"])
+        found = attr.attribute("accepted_invalid", {**BASE, **MANY, "temperature": 7}, suspects=["top_p"])
     assert found.fields == ("temperature",)
-    # judged by its status: the fields not under test ask for one token and one choice
+
+
+def test_an_invalid_body_is_narrowed_at_its_own_status_limit() -> None:
+    """A negative-mode body (an invalid one, sent at the status limit and one choice) is narrowed at that limit:
+    its limit is no change to narrow over, and no body tried asks for more than it did."""
+    sent = {**BASE, "max_completion_tokens": STATUS_LIMIT, **MANY, "temperature": 7}
+    with attributor("range_unchecked:temperature") as (attr, client):
+        assert "max_completion_tokens" not in attr.changes(sent, status_only=True)
+        before = client.usage.requests
+        found = attr.attribute("accepted_invalid", sent, suspects=[], status_only=True)
+        assert client.usage.requests - before == found.requests
+    assert found.fields == ("temperature",)
     assert found.minimal is not None and found.minimal.request_body["max_completion_tokens"] == STATUS_LIMIT
     assert found.minimal.request_body.get("n", 1) == 1
 
 
+def test_a_5xx_of_a_valid_body_is_narrowed_at_the_limit_it_was_sent_with() -> None:
+    """A server error that needs more than one token of output (here: `stop` with a limit of 2 or more) is narrowed
+    at the valid body's own limit, and blamed on its field."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent = json.loads(request.content)
+        if "stop" in sent and completion_ceiling({**sent, "n": 1}) >= 2:
+            return httpx.Response(500, json={"error": {"message": "boom"}})
+        return httpx.Response(200, json={"id": "x", "choices": []})
+
+    client = TargetClient("http://t.test", KEY, transport=httpx.MockTransport(answer))
+    attr = Attributor(Facts(load_contract(), MODEL, 7), client)
+    found = attr.attribute("server_error", {**BASE, **MANY}, suspects=["temperature"])
+    assert found.fields == ("stop",) and not found.note, found
+
+
 def test_the_bound_on_completion_tokens_holds() -> None:
     """Each answered attribution request counts its completion ceiling, counted here at the server; one that would
-    pass the run's allowance is not sent (a field under test keeps its value: `n` 2 costs 2 choices)."""
+    pass the run's allowance is not sent (a field under test keeps its value: `n` 2 costs 2 choices), and a finding
+    the allowance leaves unnarrowed is not attributed (no field guessed)."""
     answered: list[int] = []
     facts = Facts(load_contract(), MODEL, 7)
     with in_process(ServerConfig(api_key=KEY, faults=frozenset({"n_with_stream_500"}))) as inner:
@@ -111,7 +139,7 @@ def test_the_bound_on_completion_tokens_holds() -> None:
         client = TargetClient("http://reference.test", KEY, transport=httpx.MockTransport(handle))
         attr = Attributor(facts, client, per_run_tokens=8)
         found = attr.attribute("server_error", {**BASE, **MANY, "n": 2, "stream": True}, suspects=[])
-        assert "8 completion tokens" in found.note  # its repeat (8 tokens, a 500) sent, the narrowing cut
+        assert found.spent and found.fields is None  # its repeat (a 500) sent, the narrowing cut short
         attr.attribute("server_error", {**BASE, **MANY, "n": 2, "stream": True, "seed": 4}, suspects=[])
     assert answered and sum(answered) <= 8
 

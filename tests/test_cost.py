@@ -15,7 +15,7 @@ from conftest import KEY, MODEL, summary
 from conformance.checks import Facts
 from conformance.checks.requests import STATUS_LIMIT
 from conformance.contract import PROFILES, REQUEST_SCHEMA, load_contract
-from conformance.driver.attribution import CAP, LIMIT_FIELDS, completion_ceiling, costly
+from conformance.driver.attribution import CAP, LIMIT_FIELDS, completion_ceiling, costly, ready
 from conformance.driver.generation import prepare
 from conformance.reference import ServerConfig, in_process
 from conformance.runner import RunSettings, run
@@ -59,7 +59,8 @@ def test_a_full_default_run_is_cheap(profile: str, tmp_path: Path) -> None:
     data = summary(tmp_path)
     objects = [b for b in bodies if isinstance(b, dict)]
     limits = [[b.get(k) for k in ("max_tokens", "max_completion_tokens")] for b in objects]
-    numeric = [[v for v in pair if isinstance(v, int) and not isinstance(v, bool)] for pair in limits]
+    # a positive one: a limit of 0 or less may read as none at all (a proxy's `if max_tokens:`, Ollama's -1)
+    numeric = [[v for v in pair if isinstance(v, int) and not isinstance(v, bool) and v > 0] for pair in limits]
     assert all(numeric), [b for b, n in zip(objects, numeric, strict=True) if not n][:3]
     assert max(min(n) for n in numeric) <= MOST_TOKENS
     many = [b for b in objects if isinstance(b.get("n"), int | float) and b["n"] > MAX_N]
@@ -88,6 +89,8 @@ def test_a_full_default_run_is_cheap(profile: str, tmp_path: Path) -> None:
         ("max_tokens", 4.5),
         ("max_tokens", "5"),  # pydantic's lax mode, and many servers with it, read a numeric string as its number
         ("max_tokens", " 99999 "),
+        ("max_tokens", " " * 400 + "99999"),
+        ("max_tokens", "0" * 396 + "99999"),
         ("max_completion_tokens", "1e9"),
         ("max_completion_tokens", "inf"),
         ("max_completion_tokens", "NaN"),
@@ -101,6 +104,16 @@ def test_a_value_a_lenient_server_reads_as_a_costly_number_is_not_sent(field: st
     contract = load_contract()
     sent = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], field: value}
     assert prepare(sent, "negative", Facts(contract, MODEL), set(), field) is None
+
+
+def test_a_limit_of_zero_or_less_bounds_nothing_and_gets_the_other_beside_it() -> None:
+    facts = Facts(load_contract(), MODEL)
+    for value in (0, -1):
+        for protected in (set(), {"max_completion_tokens"}):
+            sent = ready(facts, {"model": MODEL, "max_completion_tokens": value}, protected)
+            if value == 0 or protected:  # kept (a generated or tested value): the other limit beside it
+                assert sent["max_completion_tokens"] == value and sent["max_tokens"] == CAP
+    assert completion_ceiling({"max_tokens": 0}) == completion_ceiling({"max_tokens": -1}) == completion_ceiling({})
 
 
 @pytest.mark.parametrize(

@@ -30,6 +30,8 @@ FAULTS: list[tuple[str, ...]] = [
     ("stream_endless",),
     # invalid values served: the 1-token ceilings of refused requests spent, attribution answered (its token budget)
     tuple(f"range_unchecked:{f}" for f in ("temperature", "top_p", "presence_penalty", "frequency_penalty")),
+    # a 1-token limit refused: the run's control revises the plan, status-only requests ask for more
+    ("one_token_refused", "range_unchecked:temperature"),
 ]
 
 

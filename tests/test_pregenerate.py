@@ -73,14 +73,25 @@ def test_a_helper_that_cannot_start_hands_over_nothing(monkeypatch: pytest.Monke
     helper.close()
 
 
+HELLO = "pregenerate.MAGIC + bytes(8)"  # a frame of no bytes: the helper's hello
+WRITE = "import sys; from conformance.driver import pregenerate as p; sys.stdout.buffer.write"
+
+
 @pytest.mark.parametrize(
     "program",
     [
-        "import sys; sys.stdin.buffer.read(); sys.exit(3)",  # dies
-        "import sys; sys.stdin.buffer.read(); print('hello')",  # writes something else
-        "import sys; sys.stdin.buffer.read(); sys.stdout.buffer.write((2**40).to_bytes(8, 'big') + b'x')",  # cut
-        "import pickle, sys; sys.stdin.buffer.read(); d = pickle.dumps({'mode': 'positive'});"
-        " sys.stdout.buffer.write(len(d).to_bytes(8, 'big') + d)",  # a pickle that is not a result
+        "import sys; sys.exit(3)",  # dies
+        "print('hello')",  # writes something else
+        f"import sys; from conformance.driver import pregenerate; sys.stdout.buffer.write({HELLO}); sys.exit(3)",
+        # a length past what is taken, and one the stream does not hold
+        f"{WRITE}(p.MAGIC + (2**62).to_bytes(8, 'big'))",
+        f"{WRITE}(p.MAGIC + (9).to_bytes(8, 'big') + b'x')",
+        # a first byte of 0x80 or more in the length (it once overflowed a read)
+        "import sys; sys.stdout.buffer.write(b'\\xff' * 64)",
+        # frames that are not results: not a pickle, a pickle of something else
+        f"{WRITE}(p.MAGIC + (3).to_bytes(8, 'big') + b'abc')",
+        "import sys, pickle; from conformance.driver import pregenerate as p; d = pickle.dumps({'mode': 'positive'});"
+        " sys.stdout.buffer.write(p.MAGIC + len(d).to_bytes(8, 'big') + d)",
     ],
 )
 def test_a_helper_that_misbehaves_hands_over_nothing(
@@ -93,6 +104,45 @@ def test_a_helper_that_misbehaves_hands_over_nothing(
     helper = Pregenerated(load_contract(), ["positive"], EXAMPLES, 11)
     assert helper.take("positive", EXAMPLES, 11) is None
     helper.close()
+
+
+def test_an_executable_that_never_says_hello_is_given_up(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`sys.executable` is not always a Python that runs us (an embedding host that ignores `-c` and serves
+    forever): without the helper's hello within `HELLO_S`, the run generates itself."""
+    script = tmp_path / "host"
+    script.write_text("#!/bin/sh\nexec sleep 600\n")
+    script.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(script))
+    monkeypatch.setattr(pregenerate, "HELLO_S", 0.5)
+    helper = Pregenerated(load_contract(), ["positive"], EXAMPLES, 11)
+    assert helper.take("positive", EXAMPLES, 11) is None
+    process = helper._process
+    helper.close()
+    assert process is not None and process.returncode is not None
+
+
+def test_a_frozen_application_starts_no_helper(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    helper = Pregenerated(load_contract(), ["positive"], EXAMPLES, 11)
+    assert helper._process is None and helper.take("positive", EXAMPLES, 11) is None
+
+
+@pytest.mark.slow
+def test_a_conformance_folder_in_the_working_directory_is_not_imported(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The helper imports the package the run imported, never a `conformance` folder where the run was started."""
+    marker = tmp_path / "imported"
+    (tmp_path / "conformance").mkdir()
+    (tmp_path / "conformance" / "__init__.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    monkeypatch.chdir(tmp_path)
+    contract = load_contract()
+    helper = Pregenerated(contract, ["negative"], EXAMPLES, 11)
+    try:
+        got = helper.take("negative", EXAMPLES, 11)
+    finally:
+        helper.close()
+    assert got is not None and got.cases and not marker.exists()
 
 
 def test_closing_ends_the_helper_at_once() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from conformance.checks.base import RUN_KEY, Check, Facts, Recipe, Registry, Request
-from conformance.checks.requests import STATUS_LIMIT, body
+from conformance.checks.requests import body
 from conformance.checks.status import ExactStatus
 from conformance.contract import OPERATION
 from conformance.records import Exchange
@@ -21,9 +21,9 @@ CASES = {
 
 def _recipe(rid: str, header: str | None) -> Recipe:
     def build(facts: Facts, _: tuple[Exchange, ...]) -> Request:
-        return Request(body(facts, STATUS_LIMIT), authorization=header)  # judged by its status alone
+        return Request(body(facts, facts.status_limit), authorization=header)  # judged by its status alone
 
-    return Recipe(rid, build)
+    return Recipe(rid, build, status_only=True)
 
 
 CHECKS.add(

@@ -76,6 +76,9 @@ class ClientParser(Protocol):
     def __call__(self, kind: str, exchange: Exchange) -> Parsed: ...
 
 
+STATUS_LIMIT = 1  # completion tokens for a request judged by its status alone (one a conforming server refuses)
+
+
 @dataclass(frozen=True)
 class Facts:
     """What recipes and judges may know of a run. No I/O: facts are settled before a check is judged."""
@@ -90,6 +93,9 @@ class Facts:
     ignored_limits: frozenset[str] = frozenset()  # limit fields the preflight showed ignored
     clients: Mapping[str, ClientParser] = dataclasses.field(default_factory=dict)  # installed SDK clients, by name
     bearer_auth: bool = True  # the key goes in `Authorization: Bearer`; False: a custom header (Azure's `api-key`)
+    # the completion limit of a request judged by its status alone: STATUS_LIMIT, unless the target refuses it
+    # (then a refusal could be the limit's, not the value's: the small default instead)
+    status_limit: int = STATUS_LIMIT
 
 
 @dataclass(frozen=True)
@@ -120,6 +126,9 @@ class Recipe:
     alone: bool = False
     # not a request: what the run met of this kind (`observed`), each an exchange handed to the judge
     observe: str | None = None
+    # judged by its status alone: it asks for the run's status limit (`Facts.status_limit`), which the run's
+    # control settles before any such request is sent
+    status_only: bool = False
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from conformance.checks.base import PREFLIGHT, Check, Facts, Recipe, Registry, Request, Verdict, show
+from conformance.checks.base import PREFLIGHT, STATUS_LIMIT, Check, Facts, Recipe, Registry, Request, Verdict, show
 from conformance.checks.requests import (
     BASIC,
     CAPABILITIES,
@@ -14,7 +14,6 @@ from conformance.checks.requests import (
     MISSING_MESSAGES,
     PROMPT,
     SMALL_LIMIT,
-    STATUS_LIMIT,
     TOOL_PROMPT,
     WEATHER_TOOL,
     body,
@@ -37,14 +36,17 @@ def _field(name: str) -> str:
     return f"{REQUEST_SCHEMA}/properties/{name}"
 
 
-def _recipe(key: str, fields: dict[str, Any], drop: str | None = None, limit: int = SMALL_LIMIT) -> Recipe:
+def _recipe(key: str, fields: dict[str, Any], drop: str | None = None, status_only: bool = False) -> Recipe:
+    """A minimal request with `fields` (without `drop`); `status_only`: judged by its status alone, it asks for the
+    run's status limit (`Facts.status_limit`)."""
+
     def build(facts: Facts, _: tuple[Exchange, ...]) -> Request:
         prompt = TOOL_PROMPT if "tools" in fields else PROMPT
-        sent = body(facts, limit, prompt, **fields)
+        sent = body(facts, facts.status_limit if status_only else SMALL_LIMIT, prompt, **fields)
         sent.pop(drop or "", None)
         return Request(sent)
 
-    return Recipe(key, build)
+    return Recipe(key, build, status_only=status_only)
 
 
 def captured_only(contract: Contract, fields: dict[str, Any]) -> str | None:
@@ -68,15 +70,15 @@ def _check(
     **options: Any,
 ) -> Check:
     sent = ", ".join(f"{k}={show(v)}" for k, v in fields.items() if v is not None)
-    # a value a conforming server refuses is judged by its status alone: the smallest completion
-    limit = SMALL_LIMIT if table == "accepts" else STATUS_LIMIT
+    # a value a conforming server may refuse is judged by its status alone: the smallest completion
+    status_only = table != "accepts"
     if table == "rejects":  # rule 8: a failure needs a constraint the profile's sources state (as generated ones)
-        table = invalid_table(contract, body(Facts(contract), limit, **fields)) or table
+        table = invalid_table(contract, body(Facts(contract), STATUS_LIMIT, **fields)) or table
         reasons = captured_only(contract, fields)
         if table == "narrowed" and reasons:
             sent = f"{sent} (the capture excludes it: {reasons})"
     shared = capability is not None and fields is CAPABILITIES[capability]
-    recipe = BASIC[capability] if capability is not None and shared else _recipe(rid, fields, limit=limit)
+    recipe = BASIC[capability] if capability is not None and shared else _recipe(rid, fields, status_only=status_only)
     if fields == {"max_completion_tokens": SMALL_LIMIT}:
         recipe = PREFLIGHT  # the same request as the preflight: judged on its answer
     capabilities = (capability,) if capability and table == "accepts" else ()
@@ -163,7 +165,7 @@ def _dropped(rid: str, name: str) -> Check:
         name,
         f"{REQUEST_SCHEMA}/required",
         ByStatus("rejects", f"a request without `{name}`"),
-        (_recipe(rid, {}, drop=name, limit=STATUS_LIMIT),),
+        (_recipe(rid, {}, drop=name, status_only=True),),
     )
 
 
@@ -196,7 +198,8 @@ def required_and_body(contract: Contract) -> Iterator[Check]:
     )
     unknown = Recipe(
         "request.model.unknown",
-        lambda facts, _: Request(body(facts, STATUS_LIMIT, model=f"{facts.model}-conformance-no-such-model")),
+        lambda facts, _: Request(body(facts, facts.status_limit, model=f"{facts.model}-conformance-no-such-model")),
+        status_only=True,
     )
     yield Check(
         "request.model.unknown",

@@ -56,11 +56,14 @@ def limit_of(f: RangedField, valid: bool = True) -> int:
     return STATUS_LIMIT if f.name == "n" or not valid else SMALL_LIMIT
 
 
-def _recipe(key: str, fields: dict[str, Any], limit: int) -> Recipe:
-    def build(facts: Facts, _: tuple[Exchange, ...]) -> Request:
-        return Request(body(facts, limit, **fields))
+def _recipe(key: str, fields: dict[str, Any], limit: int, status_only: bool = False) -> Recipe:
+    """The minimal request with `fields` and `limit`; `status_only` (a value a conforming server refuses): the
+    run's status limit (`Facts.status_limit`) instead."""
 
-    return Recipe(key, build)
+    def build(facts: Facts, _: tuple[Exchange, ...]) -> Request:
+        return Request(body(facts, facts.status_limit if status_only else limit, **fields))
+
+    return Recipe(key, build, status_only=status_only)
 
 
 @CHECKS.family
@@ -82,7 +85,7 @@ def ranges(contract: Contract) -> Iterator[Check]:
                 f.name,
                 f.pointer,
                 ByStatus(table or "rejects", sent, controlled=controlled),
-                (_recipe(rid, fields, limit), *((LOGIT_CONTROL,) if controlled else ())),
+                (_recipe(rid, fields, limit, status_only=not valid), *((LOGIT_CONTROL,) if controlled else ())),
                 capabilities=(capability,) if valid and capability else (),
                 params={"value": value, "valid": valid},
             )

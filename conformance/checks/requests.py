@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from conformance.checks.base import Facts, Recipe, Request
+from conformance.checks.base import STATUS_LIMIT, Facts, Recipe, Request
 from conformance.records import Exchange
 
 __all__ = [
@@ -34,7 +34,6 @@ __all__ = [
 ]
 
 SMALL_LIMIT = 4  # completion tokens for requests whose output does not matter
-STATUS_LIMIT = 1  # completion tokens for a request judged by its status alone (one a conforming server refuses)
 # The token id `logit_bias` checks bias: ids are dense from 0, so 0 is in every vocabulary, however small (a server
 # with a 512-token vocabulary refuses 1000 as out of vocabulary, which says nothing about the bias value).
 SAMPLE_TOKEN = "0"
@@ -124,7 +123,8 @@ BASIC: dict[str, Recipe] = {
 }
 MISSING_MESSAGES = Recipe(
     "request.messages.missing",
-    lambda facts, _: Request({"model": facts.model, facts.limit_field: STATUS_LIMIT}),
+    lambda facts, _: Request({"model": facts.model, facts.limit_field: facts.status_limit}),
+    status_only=True,
 )
 LOGIT_CONTROL = Recipe(  # a neutral bias on the sample token: is the token id itself accepted?
     "request.logit_bias.control", lambda facts, _: Request(body(facts, logit_bias={SAMPLE_TOKEN: 0}))

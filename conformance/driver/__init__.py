@@ -37,7 +37,7 @@ from conformance.driver.saved import Recorder
 from conformance.records import Exchange, Outcome, Result
 from conformance.transport import DEFAULT_AUTH, BudgetExhausted, TargetClient
 
-__all__ = ["MAX_CONSECUTIVE_ERRORS", "Driver", "recipe_keys", "selected", "static_skip"]
+__all__ = ["MAX_CONSECUTIVE_ERRORS", "Driver", "recipe_keys", "selected", "static_skip", "uses_status_limit"]
 
 MAX_CONSECUTIVE_ERRORS = 3
 
@@ -60,6 +60,15 @@ def recipe_keys(recipes: Iterable[Recipe]) -> set[str]:
 
 
 _keys = recipe_keys
+
+
+def uses_status_limit(checks: Iterable[Check]) -> bool:
+    """Whether any of `checks` sends a request judged by its status alone (at `Facts.status_limit`): a recipe so
+    marked, or the property layer's negative mode (its invalid bodies and their attribution)."""
+    return any(
+        (c.kind == "property" and c.params.get("mode") == "negative") or any(r.status_only for r in _recipes(c.recipes))
+        for c in checks
+    )
 
 
 def static_skip(check: Check, facts: Facts) -> str | None:

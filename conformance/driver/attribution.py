@@ -5,11 +5,12 @@ valid request carrying only that field (docs/verdicts.md rule 8), and confirm a 
 The suspect field goes first (the one the generator mutated); if it does not reproduce alone, the rest of the
 generated body is narrowed by delta debugging (halves, then complements) over the fields in which the body
 differs from the minimal request. Every body tried gets the fields its fields depend on (`logprobs: true` beside
-`top_logprobs`) and a numeric completion limit: its status is what counts, so every field not under test is sent
-at `STATUS_LIMIT` completion tokens and one choice. Bounds: at most `PER_FINDING` extra requests for one finding,
-`PER_RUN` in a whole run, and `PER_RUN_TOKENS` completion tokens (each answered request counts its ceiling,
-`completion_ceiling`; one whose ceiling would pass it is not sent); a finding whose cause matches one already found
-costs nothing.
+`top_logprobs`) and a numeric completion limit, the same as the finding's body had: `CAP` for a valid one, the
+run's status limit and one choice for an invalid one (`generation.prepare`). Bounds: at most `PER_FINDING` extra
+requests for one finding, `PER_RUN` in a whole run, and `PER_RUN_TOKENS` completion tokens (each answered request
+counts its ceiling, `completion_ceiling`; one whose ceiling would pass it is not sent); a finding whose cause
+matches one already found costs nothing. When the run's budget ends a narrowing before anything smaller reproduced,
+the finding is not attributed (docs/verdicts.md rule 13): no field is guessed.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 from conformance.checks import Facts, is_server_error
 from conformance.checks import body as minimal_body
 from conformance.checks.properties import Attribution, Kind
-from conformance.checks.requests import SMALL_LIMIT, STATUS_LIMIT
+from conformance.checks.requests import SMALL_LIMIT
 from conformance.contract import REQUEST_SCHEMA
 from conformance.records import Exchange
 from conformance.transport import BudgetExhausted, TargetClient
@@ -34,7 +35,6 @@ __all__ = [
     "PER_FINDING",
     "PER_RUN",
     "PER_RUN_TOKENS",
-    "STATUS_LIMIT",
     "Attribution",
     "Attributor",
     "Kind",
@@ -75,9 +75,9 @@ def _number(value: Any) -> float | None:
         return None
     if isinstance(value, int | float):
         return value
-    if isinstance(value, str) and len(value) < 400:
+    if isinstance(value, str):
         try:
-            return float(value.strip())
+            return float(value)  # any length: whitespace and leading zeros are what a lenient server skips too
         except ValueError:
             return None
     return None
@@ -94,10 +94,12 @@ def costly(name: str, value: Any) -> bool:
 def completion_ceiling(sent: Any) -> int:
     """The most completion tokens an answer to `sent` may count: its completion limit (the larger, when it sends
     both) x its `n`, each read as a lenient server reads it (`"2"` is 2; a fraction rounded up). A body that is not
-    JSON, or sets no usable limit, is counted as the minimal request (`SMALL_LIMIT`)."""
+    JSON, or sets no positive limit, is counted as the minimal request (`SMALL_LIMIT`): the plan assumes the target
+    honours the limits it is sent."""
     if not isinstance(sent, dict):
         return SMALL_LIMIT
-    limits = [math.ceil(v) for k in LIMIT_FIELDS if (v := _number(sent.get(k))) is not None and 0 <= v < 2**53]
+    # a limit of 0 or less bounds nothing a lenient server must honour (it may read it as none): not counted
+    limits = [math.ceil(v) for k in LIMIT_FIELDS if (v := _number(sent.get(k))) is not None and 0 < v < 2**53]
     n = _number(sent.get("n"))
     choices = math.ceil(n) if n is not None and 1 <= n < 2**53 else 1
     return (max(limits) if limits else SMALL_LIMIT) * choices
@@ -119,7 +121,12 @@ def ready(
             for name, then in rule.get("then", {}).get("properties", {}).items():
                 if "const" in then and name not in protected:
                     body[name] = then["const"]
-    if not _small(body.get(facts.limit_field), cap):
+    if body.get(facts.limit_field) == 0 and not isinstance(body.get(facts.limit_field), bool):
+        # a limit of 0 may read as none at all (a proxy's `if max_tokens:`): the other limit carries the cap too
+        for name in LIMIT_FIELDS:
+            if name != facts.limit_field and name not in protected and not _small(body.get(name), cap):
+                body[name] = cap
+    elif not _small(body.get(facts.limit_field), cap):
         # the cap goes in the field the target honours; when that field is under test, the other carries it
         others = [facts.limit_field] + [n for n in LIMIT_FIELDS if n != facts.limit_field]
         for name in others:
@@ -136,7 +143,12 @@ def ready(
 
 
 class _OutOfBudget(Exception):
-    pass
+    """A request attribution may not send: the finding's own budget (`run_level` False) or the run's."""
+
+    def __init__(self, budget: str, run_level: bool = True) -> None:
+        super().__init__(budget)
+        self.budget = budget
+        self.run_level = run_level
 
 
 @dataclass
@@ -152,8 +164,10 @@ class Attributor:
     spent_tokens: int = 0  # the ceilings of the answered attribution requests
     known: list[tuple[Kind, list[str], Attribution]] = field(default_factory=list)
 
-    def minimal(self) -> dict[str, Any]:
-        return minimal_body(self.facts, CAP)
+    def minimal(self, status_only: bool = False) -> dict[str, Any]:
+        """The minimal request narrowing starts from: at `CAP`, or (`status_only`: the finding's body was an
+        invalid one, judged by its status, `generation.prepare`) at the run's status limit, as that body was."""
+        return minimal_body(self.facts, self.facts.status_limit if status_only else CAP)
 
     def extra(self, sent: Any, raw: bool = False) -> Exchange | None:
         """One request of the run's attribution budget outside a finding's narrowing (a control body; the identical
@@ -176,26 +190,30 @@ class Attributor:
             self.spent_tokens += completion_ceiling(sent)
         return answer
 
-    def attribute(self, kind: Kind, sent: dict[str, Any], suspects: list[str], exact: bool = False) -> Attribution:
+    def attribute(
+        self, kind: Kind, sent: dict[str, Any], suspects: list[str], exact: bool = False, status_only: bool = False
+    ) -> Attribution:
         """Reproduce a finding of `kind` shown by the generated body `sent`.
 
         `suspects`: fields to try alone first. `exact`: `sent` already is the minimal request with one field
-        (an edge value): only a server error's identical repeat is needed."""
+        (an edge value): only a server error's identical repeat is needed. `status_only`: `sent` was an invalid body,
+        sent at the run's status limit and one choice; the bodies narrowing tries are too (else at `CAP`, with `n`
+        up to `MAX_N`, as a valid body was): they differ from `sent` only in the fields they test."""
         used = [0]
 
         def send(body: dict[str, Any]) -> Exchange:
             if not self._affords(body):
                 raise _OutOfBudget(f"{self.per_run_tokens} completion tokens")
-            if used[0] >= self.per_finding or self.spent >= self.per_run:
-                raise _OutOfBudget
-            if not self.client.take_extra():
-                raise _OutOfBudget
+            if used[0] >= self.per_finding:
+                raise _OutOfBudget(f"{self.per_finding} requests", run_level=False)
+            if self.spent >= self.per_run or not self.client.take_extra():
+                raise _OutOfBudget(f"{self.per_run} requests")
             used[0] += 1
             self.spent += 1
             try:
                 return self._counted(body, self.client.chat(body))
             except BudgetExhausted:
-                raise _OutOfBudget from None
+                raise _OutOfBudget(f"--max-requests {self.client.max_requests}") from None
 
         validator = self.facts.contract.fast(REQUEST_SCHEMA)
         tried: dict[tuple[str, ...], Exchange] = {}
@@ -206,7 +224,7 @@ class Attributor:
         def test(subset: list[str]) -> bool:
             key = tuple(sorted(subset))
             if key not in answers:
-                body = self._build(sent, subset)
+                body = self._build(sent, subset, status_only)
                 valid = validator.is_valid(body)
                 if (kind == "accepted_invalid" and valid) or (kind == "refused_valid" and not valid):
                     answers[key] = False  # this body cannot show the finding: nothing to send
@@ -218,7 +236,7 @@ class Attributor:
                     best.append(list(subset))
             return answers[key]
 
-        changes = [] if exact else self.changes(sent)
+        changes = [] if exact else self.changes(sent, status_only)
         for known_kind, keys, found in self.known:
             if known_kind == kind and set(keys) <= set(changes):
                 try:
@@ -245,7 +263,9 @@ class Attributor:
             else:
                 self._narrow(list(changes), test)
         except _OutOfBudget as exc:
-            note = f"narrowed within the budget of {exc.args[0] if exc.args else f'{self.per_finding} requests'}"
+            if exc.run_level and not best:  # nothing smaller reproduced: not attributed (rule 13), no field guessed
+                return Attribution(None, repeat=repeat, requests=used[0], note=SPENT, spent=True)
+            note = f"narrowed within the budget of {exc.budget}"
         result = best[-1] if best else list(changes)
         minimal = tried.get(tuple(sorted(result)))
         found = Attribution(tuple(sorted(result)), minimal, repeat, used[0], note)
@@ -253,20 +273,22 @@ class Attributor:
             self.known.append((kind, result, found))
         return found
 
-    def changes(self, sent: dict[str, Any]) -> list[str]:
+    def changes(self, sent: dict[str, Any], status_only: bool = False) -> list[str]:
         """The fields in which `sent` differs from the minimal request (a missing one included)."""
-        base = self.minimal()
+        base = self.minimal(status_only)
         changed = [k for k in sent if sent[k] != base.get(k, DROP)]
         return changed + [k for k in base if k not in sent and k not in LIMIT_FIELDS]
 
-    def _build(self, sent: dict[str, Any], subset: list[str]) -> dict[str, Any]:
-        body = self.minimal()
+    def _build(self, sent: dict[str, Any], subset: list[str], status_only: bool = False) -> dict[str, Any]:
+        body = self.minimal(status_only)
         for key in subset:
             if key in sent:
                 body[key] = copy.deepcopy(sent[key])
             else:
                 body.pop(key, None)
-        return ready(self.facts, body, set(subset), cap=STATUS_LIMIT, max_n=1)
+        if status_only:
+            return ready(self.facts, body, set(subset), cap=self.facts.status_limit, max_n=1)
+        return ready(self.facts, body, set(subset))
 
     @staticmethod
     def _narrow(changes: list[str], test: Any) -> list[str]:

@@ -26,7 +26,7 @@ from conformance.checks import Facts
 from conformance.checks import body as body_of
 from conformance.checks.requests import SAMPLE_TOKEN as SAMPLE_KEY
 from conformance.contract import REQUEST_SCHEMA, Contract
-from conformance.driver.attribution import CAP, MAX_N, STATUS_LIMIT, completion_ceiling, costly, ready
+from conformance.driver.attribution import CAP, MAX_N, completion_ceiling, costly, ready
 from conformance.driver.edges import CAPABILITY_OF, companion_control, edge_body, edge_cases, shapes, spots
 
 __all__ = [
@@ -115,10 +115,10 @@ def prepare(body: Any, mode: str, facts: Facts, integers: set[str], target: str 
 
     Every body gets a numeric completion limit of at most `CAP` and `n` at most `MAX_N` (`attribution.costly`).
     Positive: the run's model, whole floats as integers. Negative: the model only where it is a string (a string is a
-    valid model, so nothing is repaired); a completion limit of `STATUS_LIMIT` and one choice (its status is what is
-    judged), except when the broken field is a limit or `n`: its value is sent only if it is not a number above
-    the cap, and the other limit carries the cap; the fields the broken `target` depends on are met (so that it is
-    the only break).
+    valid model, so nothing is repaired); the run's status limit (`Facts.status_limit`) and one choice (its status
+    is what is judged), except when the broken field is a limit or `n`: its value is sent only if it is not a
+    number above the cap, and the other limit carries the cap; the fields the broken `target` depends on are met
+    (so that it is the only break).
     """
     if not isinstance(body, dict):
         return body
@@ -134,14 +134,14 @@ def prepare(body: Any, mode: str, facts: Facts, integers: set[str], target: str 
     if costly(target, body.get(target)):
         return None
     if mode == "negative":
-        return ready(facts, body, {target}, cap=STATUS_LIMIT, max_n=1)
+        return ready(facts, body, {target}, cap=facts.status_limit, max_n=1)
     return ready(facts, body, set())
 
 
 def _status_only(facts: Facts, body: dict[str, Any], top: str, validator: Any) -> dict[str, Any]:
-    """An invalid request (judged by its status) at `STATUS_LIMIT` completion tokens and one choice, unless that
-    would make it valid (the field under test, `top`, is left as it is)."""
-    lowered = ready(facts, body, {top}, cap=STATUS_LIMIT, max_n=1)
+    """An invalid request (judged by its status) at the run's status limit (`Facts.status_limit`) and one choice,
+    unless that would make it valid (the field under test, `top`, is left as it is)."""
+    lowered = ready(facts, body, {top}, cap=facts.status_limit, max_n=1)
     return lowered if not validator.is_valid(lowered) else body
 
 
@@ -362,10 +362,10 @@ def generated_bound(contract: Contract, mode: str, max_examples: int | None) -> 
     return _examples(schema[PATH]["POST"]) + (max_examples or DEFAULT_MAX_EXAMPLES)
 
 
-def generated_ceiling(mode: str) -> int:
+def generated_ceiling(facts: Facts, mode: str) -> int:
     """The most completion tokens one generated request of `mode` may count (`prepare`): a valid one at most `CAP`
-    x `MAX_N`; an invalid one `STATUS_LIMIT` x one choice, unless its broken field is a limit (at most `CAP`, one
-    choice) or `n` (at most `MAX_N` choices of `STATUS_LIMIT`)."""
+    x `MAX_N`; an invalid one the status limit x one choice, unless its broken field is a limit (at most `CAP`, one
+    choice) or `n` (at most `MAX_N` choices of the status limit)."""
     if mode == "positive":
         return completion_ceiling({"max_completion_tokens": CAP, "n": MAX_N})
-    return max(CAP, STATUS_LIMIT * MAX_N)
+    return max(CAP, facts.status_limit * MAX_N)

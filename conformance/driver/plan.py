@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from conformance.checks import BASIC, PREFLIGHT, Check, Facts, Inconclusive, Recipe, body, plan, selected
+from conformance.checks.base import STATUS_LIMIT
 from conformance.contract import Contract
-from conformance.driver import recipe_keys, static_skip
+from conformance.driver import recipe_keys, static_skip, uses_status_limit
 from conformance.driver.attribution import CAP, MAX_N, PER_FINDING, PER_RUN, PER_RUN_TOKENS, completion_ceiling
 from conformance.driver.generation import (
     DEFAULT_MAX_EXAMPLES,
@@ -134,10 +135,19 @@ def plan_run(
     api_key_given: bool = True,
     bearer_auth: bool = True,
     probe_rate_limit: int | None = None,
+    status_limit: int = STATUS_LIMIT,
 ) -> Plan:
     """The plan of a run of `contract` with these options (see the module's docstring); `checks`: those planned
     (default: every check of the contract), before `only` and `skip` select among them."""
-    facts = Facts(contract, "MODEL", 0, frozenset(declared), api_key_given=api_key_given, bearer_auth=bearer_auth)
+    facts = Facts(
+        contract,
+        "MODEL",
+        0,
+        frozenset(declared),
+        api_key_given=api_key_given,
+        bearer_auth=bearer_auth,
+        status_limit=status_limit,
+    )
     planned = plan(contract) if checks is None else checks
     chosen = [c for c in planned if selected(c.id, only or [], skip or [])]
     sending = [c for c in chosen if static_skip(c, facts) is None]
@@ -153,7 +163,8 @@ def plan_run(
     wanted = set(BASIC) if layer else {cap for c in written + clients + load for cap in c.capabilities}
     probes = {BASIC[cap].key: BASIC[cap] for cap in sorted(wanted - facts.declared)} if sending else {}
     probes = {key: recipe for key, recipe in probes.items() if key not in own | shared | batches}
-    preflight = (completion_ceiling(body(facts)),) * 2  # the preflight and the one max_tokens fallback
+    # the preflight, the one max_tokens fallback, and the control of the status limit (`runner._status_limit`)
+    preflight = (completion_ceiling(body(facts)),) * 2 + ((STATUS_LIMIT,) if uses_status_limit(sending) else ())
     written_tokens = preflight + tuple(_recipe_tokens(facts, recipes[k]) for k in sorted(own))
     written_tokens += tuple(_recipe_tokens(facts, probes[k]) for k in sorted(probes))
     areas = [
@@ -161,8 +172,9 @@ def plan_run(
             "hand-written",
             len(written_tokens),
             written_tokens,
-            f"the preflight and its max_tokens fallback, {len(own)} distinct requests of {len(written)} checks, "
-            f"{len(probes)} capability probes",
+            "the preflight, its max_tokens fallback"
+            + (f" and the {STATUS_LIMIT}-token control" if len(preflight) > 2 else "")
+            + f", {len(own)} distinct requests of {len(written)} checks, {len(probes)} capability probes",
             "--only/--skip, --capability, --api-key",
         ),
         Area(
@@ -203,7 +215,7 @@ def _layer(facts: Facts, layer: list[Check], max_examples: int | None) -> list[A
         edges, _ = edge_requests(facts, mode, frozenset())
         shapes = shape_requests(facts, mode, frozenset())
         generated = generated_bound(facts.contract, mode, max_examples)
-        tokens += [completion_ceiling(p.body) for p in edges + shapes] + [generated_ceiling(mode)] * generated
+        tokens += [completion_ceiling(p.body) for p in edges + shapes] + [generated_ceiling(facts, mode)] * generated
         parts.append(f"{mode}: {len(edges)} edge values, {len(shapes)} shapes, at most {generated} generated")
     examples = max_examples or DEFAULT_MAX_EXAMPLES
     detail = "; ".join(parts) + f" ({examples} examples per mode)" if parts else "not selected"

@@ -226,7 +226,7 @@ class _Sender:
         broken = frozenset((v.keyword, v.pointer) for v in contract.violations(REQUEST_SCHEMA, body))
         if exact is not None:
             return (kind, exact, broken), 1
-        changed = self.shared.attributor.changes(body)
+        changed = self.shared.attributor.changes(body, status_only=self.mode == "negative")
         return (kind, "", broken or frozenset(changed)), 2 + len(changed)
 
     def _controlled(self, pending: _Pending, control: Control) -> _Pending:
@@ -279,7 +279,11 @@ class _Sender:
                     pending = members[0]
                 before = self.shared.attributor.spent
                 found = self.shared.attributor.attribute(
-                    pending.kind, pending.exchange.request_body, list(pending.suspects), exact=pending.exact is not None
+                    pending.kind,
+                    pending.exchange.request_body,
+                    list(pending.suspects),
+                    exact=pending.exact is not None,
+                    status_only=self.mode == "negative",
                 )
                 self.report.attribution += self.shared.attributor.spent - before
                 if found.spent:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.checks import Facts
+from conformance.checks.base import STATUS_LIMIT
 from conformance.contract import Contract
 from conformance.records import Exchange
 from conformance.transport import Redactor, parse_events
@@ -128,6 +129,7 @@ def facts_json(facts: Facts) -> dict[str, Any]:
         "limit_field": facts.limit_field,
         "ignored_limits": sorted(facts.ignored_limits),
         "bearer_auth": facts.bearer_auth,
+        "status_limit": facts.status_limit,
     }
 
 
@@ -143,6 +145,7 @@ def facts_from(contract: Contract, data: dict[str, Any], clients: Any) -> Facts:
         limit_field=str(data.get("limit_field") or "max_completion_tokens"),
         ignored_limits=frozenset(data.get("ignored_limits") or ()),
         clients=clients,
+        status_limit=int(data.get("status_limit") or STATUS_LIMIT),
         bearer_auth=bool(data.get("bearer_auth", True)),
     )
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from conformance.contract import Contract
 from conformance.reference.faults.hooks import crash, message_crash, refuse, violation
-from conformance.reference.faults.ids import OPENAI
-from conformance.reference.faults.model import Body, Fault, Hooks, RequestHooks, expect
+from conformance.reference.faults.ids import OPENAI, OUTSIDE, request_ids
+from conformance.reference.faults.model import Body, Fault, Hooks, Probe, RequestHooks, RunArgs, expect
 
 __all__ = ["FAULTS"]
 
@@ -32,6 +32,13 @@ def _text_format_rejected(body: Body, contract: Contract) -> None:
         raise refuse("response_format", "response_format: text is the default; do not send it")
 
 
+def _one_token_refused(body: Body, contract: Contract) -> None:
+    for name in ("max_completion_tokens", "max_tokens"):
+        value = body.get(name)
+        if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2:
+            raise refuse(name, f"{name}: at least 2 tokens")
+
+
 def _missing_messages_crash(body: Body) -> None:
     if "messages" not in body:
         raise crash("KeyError: 'messages'")
@@ -43,6 +50,23 @@ def _empty_messages_crash(body: Body) -> None:
 
 
 FAULTS = [
+    Fault(
+        "one_token_refused",
+        "a completion limit of 1 is refused (400): requests judged by their status alone ask for more (the run's "
+        "control), so a refusal is the value's: must change nothing, and with `range_unchecked:temperature` the "
+        "out-of-range temperatures still fail",
+        "request",
+        (
+            expect(),
+            expect(
+                request_ids(["temperature"], OUTSIDE),
+                faults=("one_token_refused", "range_unchecked:temperature"),
+                args=RunArgs(only=("request.temperature.*",)),
+            ),
+        ),
+        probe=Probe({"messages": [{"role": "user", "content": "hi"}], "max_completion_tokens": 1}, "at least 2 tokens"),
+        hooks=Hooks(request=RequestHooks(after=_one_token_refused)),
+    ),
     Fault(
         "stop_unchecked",
         "more stop sequences than the maximum are accepted",
