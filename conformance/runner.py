@@ -192,8 +192,8 @@ def _status_limit(facts: Facts, client: TargetClient) -> Facts:
     serve it would refuse every request judged by its status alone because of its limit, whatever the value under
     test: those ask for the small default instead (and the plan is revised)."""
     control = client.chat(body(facts, STATUS_LIMIT))
-    if control.status == 200 or control.error is not None:
-        return facts  # served; no answer at all is the transport's trouble, not a refusal of the limit
+    if control.status is None or not 400 <= control.status < 500 or control.status in (408, 429):
+        return facts  # served, or the target's trouble (no answer, 5xx, a rate limit): not a refusal of the limit
     _say(
         f"conformance: the target refuses a completion limit of {STATUS_LIMIT} (HTTP {control.status}); requests "
         f"judged by their status alone ask for {SMALL_LIMIT} tokens instead"

@@ -104,9 +104,11 @@ def test_three_consecutive_infrastructure_errors_stop_the_run(
     assert proc.returncode == 3
     assert data["totals"]["errors"] == 3 and data["totals"]["failed"] == 0
     assert "consecutive infrastructure errors" in data["stopped"]
-    # the preflight, then three requests tried three times each, and what was already on its way when the third
-    # was judged (at most the default concurrency less that one), also tried three times
-    assert data["totals"]["requests"] <= 1 + 3 * (3 + DEFAULT_CONCURRENCY - 1)
+    # the preflight, the control of the status limit (503, tried three times: the target's trouble, not a refusal of
+    # the limit), then three requests tried three times each, and what was already on its way when the third was
+    # judged (at most the default concurrency less that one), also tried three times
+    assert data["totals"]["requests"] <= 1 + 3 + 3 * (3 + DEFAULT_CONCURRENCY - 1)
+    assert "refuses a completion limit" not in proc.stderr
 
 
 def test_a_connection_closed_before_any_answer_is_retried_once() -> None:

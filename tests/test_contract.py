@@ -266,3 +266,26 @@ def test_violations_tell_stated_constraints_from_the_capture(extra: dict[str, An
         violations = load_contract(None, profile).violations(REQUEST_SCHEMA, body)
         assert violations
         assert ("captured" if all(v.captured for v in violations) else "stated") == expected, (profile, violations)
+
+
+class _Panic(BaseException):  # what pyo3 raises when Python code it called raised (a BaseException)
+    pass
+
+
+def test_a_signal_while_jsonschema_rs_compiles_is_an_interrupt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A signal's KeyboardInterrupt raised while jsonschema-rs called into Python comes back as a panic that names
+    it: it is an interrupt again (the run then ends in reports). Any other panic: the Python validator decides."""
+    import jsonschema_rs
+
+    def interrupted(*_: object) -> None:
+        raise _Panic("Error building schema validator:\n  KeyboardInterrupt: ")
+
+    monkeypatch.setattr(jsonschema_rs, "Draft202012Validator", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        load_contract().is_valid(REQUEST_SCHEMA, {})
+
+    def broken(*_: object) -> None:
+        raise _Panic("Error building schema validator: something else")
+
+    monkeypatch.setattr(jsonschema_rs, "Draft202012Validator", broken)
+    assert load_contract().is_valid(REQUEST_SCHEMA, {}) is False  # decided by the Python validator

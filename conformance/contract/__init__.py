@@ -281,14 +281,15 @@ class Contract:
         if pointer not in fast:
             try:
                 fast[pointer] = jsonschema_rs.Draft202012Validator({**self.document, "$ref": pointer})
-            except Exception:  # a document jsonschema-rs cannot compile: the Python validator decides
+            except BaseException as exc:  # a document jsonschema-rs cannot compile: the Python validator decides
+                _reraise_interrupt(exc)
                 fast[pointer] = None
         validator = fast[pointer]
         if validator is not None:
             try:
                 return bool(validator.is_valid(instance))
-            except (ValueError, TypeError, OverflowError):  # a value it cannot hold (a huge integer, ...)
-                pass
+            except BaseException as exc:  # a value it cannot hold (a huge integer, ...): the Python validator decides
+                _reraise_interrupt(exc)
         return bool(self.validator(pointer).is_valid(instance))
 
     def fast(self, pointer: str) -> _Fast:
@@ -388,6 +389,15 @@ class Contract:
             integer = "integer" in (types if isinstance(types, list) else [types])
             out.append(RangedField(name, pointer, low, high, integer))
         return out
+
+
+def _reraise_interrupt(exc: BaseException) -> None:
+    """Raise what must not be swallowed: an interrupt or an exit, and a signal that arrived while jsonschema-rs was
+    calling into Python (its Rust side reports it as a `PanicException`, a `BaseException`, naming it)."""
+    if isinstance(exc, KeyboardInterrupt | SystemExit | MemoryError):
+        raise exc
+    if not isinstance(exc, Exception) and "KeyboardInterrupt" in str(exc):
+        raise KeyboardInterrupt from exc
 
 
 @dataclass(frozen=True)
