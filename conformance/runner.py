@@ -319,7 +319,7 @@ def _client(settings: RunSettings, target: Target) -> TargetClient:
 def _send(settings: RunSettings, target: Target, client: TargetClient, seed: int, planned: list[Check]) -> Ran:
     """Setup, the preflight, then every check; a signal (before or during) ends it with what ran. The property
     layer's bodies are generated meanwhile, by a helper process (`driver.pregenerate`)."""
-    modes = [c.params["mode"] for c in planned if c.kind == "property" and selected(c.id, settings.only, settings.skip)]
+    modes = [c.params["mode"] for c in _selected(settings, planned) if c.kind == "property"]
     with contextlib.closing(Pregenerated(settings.contract, modes, settings.max_examples, seed)) as pregenerated:
         return _sent(settings, target, client, seed, planned, pregenerated)
 
@@ -351,7 +351,7 @@ def _sent(
             if problem:
                 _say(f"conformance: preflight: {client.redactor.clean(problem)}")
                 return Ran(stopped=client.redactor.clean(problem))
-            facts = _limit_facts(facts, client, preflight, uses_status_limit(_selected(settings, planned)))
+            facts = _limit_facts(facts, client, preflight, uses_status_limit(_selected(settings, planned), facts))
             if facts.status_limit != STATUS_LIMIT and ceilings is not None:
                 ceilings = _stated_plan(settings, bool(target.api_key), planned, facts.status_limit) or ceilings
             driver = _driver(settings, facts, client, preflight, planned, concurrency_of(settings, target.is_reference))

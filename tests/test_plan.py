@@ -112,3 +112,18 @@ def test_a_5xx_past_the_retry_budget_is_warned_not_failed(tmp_path: Path, monkey
     messages = [r["message"] for r in data["results"] if r["id"] in warned]
     assert all("not confirmed" in m and "budget of 2 retries and repeats is spent" in m for m in messages)
     assert data["totals"]["retries"] == 2
+
+
+def test_the_control_is_planned_and_sent_for_the_same_checks() -> None:
+    """The status limit's control goes with a selected check that sends a status-only request and is not skipped
+    whatever the target answers: the wrong-key checks without a key send nothing, so neither does the control."""
+    from conformance.checks import Facts, plan
+    from conformance.driver import uses_status_limit
+
+    contract = load_contract(None, "atoma")
+    auth = [c for c in plan(contract) if c.id.startswith("auth.")]
+    assert uses_status_limit(auth, Facts(contract))
+    assert not uses_status_limit(auth, Facts(contract, api_key_given=False))
+    keyless = plan_run(contract, only=["auth.*"], api_key_given=False)
+    assert keyless.area("hand-written").requests == 2  # the preflight and its fallback: no control
+    assert plan_run(contract, only=["auth.*"]).area("hand-written").requests == 2 + 1 + len(auth)

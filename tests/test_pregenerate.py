@@ -98,7 +98,7 @@ def test_a_helper_that_misbehaves_hands_over_nothing(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, program: str
 ) -> None:
     script = tmp_path / "python"
-    script.write_text(f"#!/bin/sh\nexec {sys.executable} -c \"{program}\"\n")
+    script.write_text(f'#!/bin/sh\nexec {sys.executable} -c "{program}"\n')
     script.chmod(0o755)
     monkeypatch.setattr(sys, "executable", str(script))
     helper = Pregenerated(load_contract(), ["positive"], EXAMPLES, 11)

@@ -132,9 +132,7 @@ def test_a_full_run_is_rejudged_exactly_with_nothing_sent(tmp_path: Path, monkey
 
 def test_rejudge_says_what_was_not_recorded(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # the cap falls after the temperature checks (5xx, each repeated: the same ones at any concurrency)
-    run_dir, seen = run_saved(
-        tmp_path, frozenset({"range_500:temperature"}), "property.*", max_requests=31
-    )
+    run_dir, seen = run_saved(tmp_path, frozenset({"range_500:temperature"}), "property.*", max_requests=31)
     original = summary(run_dir)
     cut = {r["id"] for r in original["results"] if r["message"].startswith("not run: --max-requests 31 reached")}
     assert cut and original["status"] == "INCOMPLETE"

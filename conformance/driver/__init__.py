@@ -62,12 +62,14 @@ def recipe_keys(recipes: Iterable[Recipe]) -> set[str]:
 _keys = recipe_keys
 
 
-def uses_status_limit(checks: Iterable[Check]) -> bool:
-    """Whether any of `checks` sends a request judged by its status alone (at `Facts.status_limit`): a recipe so
-    marked, or the property layer's negative mode (its invalid bodies and their attribution)."""
+def uses_status_limit(checks: Iterable[Check], facts: Facts) -> bool:
+    """Whether any of `checks` not skipped whatever the target answers (`static_skip`) sends a request judged by its
+    status alone (at `Facts.status_limit`): a recipe so marked, or the property layer's negative mode (its invalid
+    bodies and their attribution). The run sends the status limit's control, and its plan counts it, by this."""
     return any(
         (c.kind == "property" and c.params.get("mode") == "negative") or any(r.status_only for r in _recipes(c.recipes))
         for c in checks
+        if static_skip(c, facts) is None
     )
 
 

@@ -105,15 +105,11 @@ def completion_ceiling(sent: Any) -> int:
     return (max(limits) if limits else SMALL_LIMIT) * choices
 
 
-def ready(
-    facts: Facts,
-    body: dict[str, Any],
-    protected: set[str],
-    cap: int = CAP,
-    max_n: int = MAX_N,
-) -> dict[str, Any]:
-    """`body` with what its fields depend on, a numeric completion limit of at most `cap` and `n` at most `max_n`;
-    `protected` fields (the ones under test) are left as they are."""
+def ready(facts: Facts, body: dict[str, Any], protected: set[str], status_only: bool = False) -> dict[str, Any]:
+    """`body` with what its fields depend on, a numeric completion limit of at most `CAP` and `n` at most `MAX_N`;
+    `status_only` (a body judged by its status alone): at most the run's status limit (`Facts.status_limit`) and one
+    choice. `protected` fields (the ones under test) are left as they are."""
+    cap, max_n = (facts.status_limit, 1) if status_only else (CAP, MAX_N)
     body = dict(body)
     for rule in facts.contract.node(REQUEST_SCHEMA).get("allOf", []):
         required = rule.get("if", {}).get("required") or []
@@ -286,9 +282,7 @@ class Attributor:
                 body[key] = copy.deepcopy(sent[key])
             else:
                 body.pop(key, None)
-        if status_only:
-            return ready(self.facts, body, set(subset), cap=self.facts.status_limit, max_n=1)
-        return ready(self.facts, body, set(subset))
+        return ready(self.facts, body, set(subset), status_only)
 
     @staticmethod
     def _narrow(changes: list[str], test: Any) -> list[str]:

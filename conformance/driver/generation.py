@@ -133,15 +133,14 @@ def prepare(body: Any, mode: str, facts: Facts, integers: set[str], target: str 
         body["model"] = facts.model
     if costly(target, body.get(target)):
         return None
-    if mode == "negative":
-        return ready(facts, body, {target}, cap=facts.status_limit, max_n=1)
-    return ready(facts, body, set())
+    negative = mode == "negative"
+    return ready(facts, body, {target} if negative else set(), status_only=negative)
 
 
 def _status_only(facts: Facts, body: dict[str, Any], top: str, validator: Any) -> dict[str, Any]:
     """An invalid request (judged by its status) at the run's status limit (`Facts.status_limit`) and one choice,
     unless that would make it valid (the field under test, `top`, is left as it is)."""
-    lowered = ready(facts, body, {top}, cap=facts.status_limit, max_n=1)
+    lowered = ready(facts, body, {top}, status_only=True)
     return lowered if not validator.is_valid(lowered) else body
 
 

@@ -164,7 +164,7 @@ def plan_run(
     probes = {BASIC[cap].key: BASIC[cap] for cap in sorted(wanted - facts.declared)} if sending else {}
     probes = {key: recipe for key, recipe in probes.items() if key not in own | shared | batches}
     # the preflight, the one max_tokens fallback, and the control of the status limit (`runner._status_limit`)
-    preflight = (completion_ceiling(body(facts)),) * 2 + ((STATUS_LIMIT,) if uses_status_limit(sending) else ())
+    preflight = (completion_ceiling(body(facts)),) * 2 + ((STATUS_LIMIT,) if uses_status_limit(sending, facts) else ())
     written_tokens = preflight + tuple(_recipe_tokens(facts, recipes[k]) for k in sorted(own))
     written_tokens += tuple(_recipe_tokens(facts, probes[k]) for k in sorted(probes))
     areas = [

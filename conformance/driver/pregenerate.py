@@ -21,9 +21,12 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING
 
 from conformance.contract import Contract
+
+if TYPE_CHECKING:  # imported when a helper's result is read: schemathesis is not loaded for nothing
+    from conformance.driver.generation import Generated
 
 __all__ = ["HELLO_S", "Pregenerated"]
 
@@ -45,7 +48,7 @@ class Pregenerated:
         self.modes = tuple(modes)
         self.max_examples = max_examples
         self.seed = seed
-        self._got: dict[str, Any] = {}
+        self._got: dict[str, Generated] = {}
         self._hello = False
         self._ended = False
         self._changed = threading.Condition()
@@ -74,7 +77,7 @@ class Pregenerated:
         reader = threading.Thread(target=self._read_all, name="conformance-pregenerate", daemon=True)
         reader.start()
 
-    def take(self, mode: str, max_examples: int | None, seed: int) -> Any:
+    def take(self, mode: str, max_examples: int | None, seed: int) -> Generated | None:
         """The `Generated` of `mode` for these `--max-examples` (None: the default) and `seed` (waiting for the
         helper while it lives), or None."""
         if mode not in self.modes or (max_examples, seed) != (self.max_examples, self.seed):

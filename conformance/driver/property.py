@@ -386,13 +386,13 @@ def run_mode(
     refused: frozenset[str] = frozenset(),
     progress: bool = False,
     pool: Pool | None = None,
-    made: Callable[[str], Generated] | None = None,
+    made: Callable[[str], Generated | None] | None = None,
 ) -> ModeReport:
     """Send one mode's edge values and generated requests; return what was found.
 
     `refused`: capabilities whose fields are left out (their basic use was refused). `shared`: the layer's
-    attribution state, when both modes run in one run. `made`: where the mode's generated bodies come from (by
-    default, generated here and now). A signal stops the mode where it is (`stopped`)."""
+    attribution state, when both modes run in one run. `made`: the mode's generated bodies made elsewhere, if
+    they were (else they are generated here and now). A signal stops the mode where it is (`stopped`)."""
     shared = shared or _Shared(Attributor(facts, client))
     report = ModeReport(mode)
     sender = _Sender(facts, client, mode, shared, report, progress, pool)
@@ -401,8 +401,10 @@ def run_mode(
         if not report.stopped:
             _shapes(sender, refused)
         if not report.stopped:
-            count = max_examples or DEFAULT_MAX_EXAMPLES
-            _generated(sender, (made or (lambda m: generate(facts.contract, m, count, facts.seed)))(mode))
+            generated = made(mode) if made is not None else None
+            if generated is None:
+                generated = generate(facts.contract, mode, max_examples or DEFAULT_MAX_EXAMPLES, facts.seed)
+            _generated(sender, generated)
         sender.attribute()
     except KeyboardInterrupt:
         report.stopped = "interrupted"
@@ -427,11 +429,9 @@ def run_layer(
     each mode's results, and whether a signal interrupted the layer (the modes after it are not run). Up to
     `concurrency` requests in flight; what is sent and judged does not depend on it. `pregenerated`: the bodies
     a helper process is generating (`driver.pregenerate`); a mode it does not deliver is generated here."""
-    count = max_examples or DEFAULT_MAX_EXAMPLES
 
-    def made(mode: str) -> Generated:
-        got = pregenerated.take(mode, max_examples, facts.seed) if pregenerated is not None else None
-        return got if isinstance(got, Generated) else generate(facts.contract, mode, count, facts.seed)
+    def made(mode: str) -> Generated | None:
+        return pregenerated.take(mode, max_examples, facts.seed) if pregenerated is not None else None
 
     shared = _Shared(Attributor(facts, client))
     reports: list[tuple[Check, ModeReport, int, int]] = []
